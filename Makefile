@@ -1,0 +1,30 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   # builds .venv, then runs the main job on the embedded dataset
+#   make test   # builds .venv, then runs the test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO_DIR ?= output/demo
+
+.PHONY: venv demo test clean
+
+$(VENV)/.installed: requirements.txt setup.py
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -r requirements.txt
+	# detectron2 is not on PyPI by its name: sal-detectron2 is upstream detectron2's Python code,
+	# tagged cp310, so it goes straight into the venv without its (already installed) deps.
+	$(PY) -m pip install --no-deps --upgrade --only-binary=:all: --python-version 3.10 \
+		--target "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" sal-detectron2==0.7.2
+	$(PY) -m pip install --no-deps --no-build-isolation -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(VENV)/bin/yolo-mask demo --output-dir $(DEMO_DIR)
+
+test: venv
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) output *.egg-info

@@ -1,0 +1,9 @@
+"""Ultralytics side of the plugin: YOLO models and their outputs, handed to Detectron2.
+
+Installed as `yolo_mask_plugin.adapters`; a top-level `adapters` would clash with the PyPI package.
+"""
+from .class_map import build_class_map
+from .detections import detections_to_instances
+from .yolo_model import YOLOParts, load_yolo, split_yolo
+
+__all__ = ["YOLOParts", "build_class_map", "detections_to_instances", "load_yolo", "split_yolo"]

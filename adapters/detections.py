@@ -1,0 +1,43 @@
+"""Ultralytics detections (NMS output rows `x1 y1 x2 y2 score class`) -> Detectron2 `Instances`."""
+from __future__ import annotations
+
+import torch
+from detectron2.structures import Boxes, Instances
+
+
+def detections_to_instances(
+    detections: torch.Tensor,
+    image_size: tuple[int, int],
+    class_map: torch.Tensor,
+    with_classes: bool = True,
+) -> Instances:
+    """Proposals for one image from YOLO detections already in the image's frame.
+
+    Boxes that are NaN/inf, empty after clipping to `image_size` (h, w), or of a YOLO class the dataset
+    doesn't have are dropped. Fields: `proposal_boxes` and `objectness_logits` (the score's logit, so
+    Detectron2's PROPOSAL_APPEND_GT and proposal sorting work), plus `pred_classes` (dataset indices) and
+    `scores` when `with_classes`. Detectron2's ROI heads concatenate ground truth to training proposals and
+    need exactly the first two fields there, hence `with_classes=False` in training.
+    """
+    if detections.ndim != 2 or detections.shape[1] < 6:
+        raise ValueError(f"YOLO detections must be (N, 6+) rows of x1 y1 x2 y2 score class, got {tuple(detections.shape)}")
+    boxes = Boxes(detections[:, :4].float())
+    scores = detections[:, 4].float()
+    yolo_classes = detections[:, 5].long()
+    class_map = class_map.to(detections.device)
+    in_range = (yolo_classes >= 0) & (yolo_classes < len(class_map))
+    classes = torch.full_like(yolo_classes, -1)
+    classes[in_range] = class_map[yolo_classes[in_range]]
+
+    keep = torch.isfinite(detections[:, :5]).all(dim=1) & (classes >= 0)
+    boxes.tensor[~keep] = 0  # NaN would survive clip(); these rows are dropped just below anyway
+    boxes.clip(image_size)
+    keep &= boxes.nonempty()
+
+    instances = Instances(image_size)
+    instances.proposal_boxes = boxes[keep]
+    instances.objectness_logits = torch.logit(scores[keep].clamp(1e-6, 1 - 1e-6))
+    if with_classes:
+        instances.pred_classes = classes[keep]
+        instances.scores = scores[keep]
+    return instances

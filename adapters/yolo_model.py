@@ -1,0 +1,98 @@
+"""Load an Ultralytics YOLO detection model from a `.pt` checkpoint or a model `.yaml`, offline, and split it.
+
+The split gives Detectron2 YOLO's body+neck (a backbone whose outputs are the detect head's inputs) and the
+detect head on its own, so a single-pass model runs the image through YOLO once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from ultralytics.nn.modules.head import Detect
+from ultralytics.nn.tasks import DetectionModel, load_checkpoint
+from ultralytics.utils import DEFAULT_CFG_DICT
+
+
+def load_yolo(weights: str, num_classes: int | None = None, class_names: list[str] | None = None) -> DetectionModel:
+    """A YOLO detection model in eval mode, from `weights` (`.pt` checkpoint or `.yaml` model definition).
+
+    A `.yaml` builds an untrained model with `num_classes` classes named `class_names` (the dataset's);
+    a `.pt` keeps its own classes and names. Never downloads: a missing file is an error.
+    """
+    if not weights:
+        raise ValueError("MODEL.YOLO.WEIGHTS is empty: give a YOLO checkpoint (.pt) or model definition (.yaml)")
+    suffix = Path(weights).suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        try:
+            model = DetectionModel(weights, nc=num_classes, verbose=False)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"YOLO model yaml {weights!r} not found (MODEL.YOLO.WEIGHTS)") from e
+        model.names = dict(enumerate(class_names)) if class_names else {i: str(i) for i in range(model.yaml["nc"])}
+        model.args = dict(DEFAULT_CFG_DICT)  # what Ultralytics' trainer attaches; its loss reads hyp from here
+    elif suffix == ".pt":
+        if not Path(weights).is_file():
+            raise FileNotFoundError(f"YOLO checkpoint {weights!r} does not exist (MODEL.YOLO.WEIGHTS)")
+        try:
+            model, _ = load_checkpoint(weights)
+        except (TypeError, KeyError, AttributeError, RuntimeError, EOFError) as e:
+            raise ValueError(f"YOLO checkpoint {weights!r} is not a loadable Ultralytics checkpoint: {e}") from e
+    else:
+        raise ValueError(f"MODEL.YOLO.WEIGHTS={weights!r}: expected an Ultralytics .pt checkpoint or a model .yaml")
+    head = model.model[-1]
+    if not isinstance(model, DetectionModel) or type(head) is not Detect:
+        raise ValueError(
+            f"YOLO model {weights!r} has a {type(head).__name__} head (task {getattr(model, 'task', '?')!r}); "
+            "the plugin needs a detection model (Detect head), e.g. yolo11n.yaml or a YOLO detect checkpoint"
+        )
+    if head.end2end:
+        raise ValueError(
+            f"YOLO model {weights!r} has an end-to-end (NMS-free) head; use a YOLO11/YOLOv8-style detection model"
+        )
+    return model.float().eval()
+
+
+@dataclass
+class YOLOParts:
+    """YOLO cut at its detect head: `layers` compute the maps listed in `head_inputs`, `head` detects on them."""
+
+    layers: nn.ModuleList  # every layer but the detect head, in order, with Ultralytics' `.f` / `.i` wiring
+    save: set[int]  # indices of layers whose outputs later layers read
+    head_inputs: list[int]  # indices of the layers feeding the head, in the head's order
+    head: Detect
+    strides: list[int]
+    channels: list[int]
+    names: dict[int, str]
+
+
+def split_yolo(model: DetectionModel) -> YOLOParts:
+    """Split a loaded YOLO detection model at its detect head (see `YOLOParts`)."""
+    head = model.model[-1]
+    head_inputs = [head.f] if isinstance(head.f, int) else list(head.f)
+    strides = [int(s) for s in head.stride.tolist()]
+    layers = nn.ModuleList(list(model.model)[:-1])
+    with torch.no_grad():  # widths of the maps the head reads, from a tiny forward pass
+        maps = run_layers(layers, set(model.save), head_inputs, torch.zeros(1, 3, max(strides), max(strides)))
+    return YOLOParts(
+        layers=layers,
+        save=set(model.save),
+        head_inputs=head_inputs,
+        head=head,
+        strides=strides,
+        channels=[m.shape[1] for m in maps],
+        names=dict(model.names),
+    )
+
+
+def run_layers(layers: nn.ModuleList, save: set[int], outputs: list[int], x: torch.Tensor) -> list[torch.Tensor]:
+    """Ultralytics' `_predict_once` wiring, stopping before the head and returning the maps at `outputs`."""
+    keep = save | set(outputs)
+    cache: dict[int, torch.Tensor] = {}
+    for m in layers:
+        if m.f != -1:
+            x = cache[m.f] if isinstance(m.f, int) else [x if j == -1 else cache[j] for j in m.f]
+        x = m(x)
+        if m.i in keep:
+            cache[m.i] = x
+    return [cache[i] for i in outputs]

@@ -1,0 +1,62 @@
+"""`build_yolo_backbone`: YOLO's body + neck as a Detectron2 Backbone.
+
+Its outputs are exactly the maps that feed YOLO's detect head (P3/P4/P5 at strides 8/16/32 for YOLO11),
+so the mask head pools YOLO's own features and the image goes through YOLO once (single-pass design).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from detectron2.config import CfgNode
+from detectron2.layers import ShapeSpec
+from detectron2.modeling import BACKBONE_REGISTRY, Backbone
+
+from yolo_mask_plugin.adapters import YOLOParts
+from yolo_mask_plugin.adapters.yolo_model import run_layers
+from yolo_mask_plugin.config import require_yolo_mask_config
+from yolo_mask_plugin.registration import register_once
+from yolo_mask_plugin.yolo_source import D2ToYOLOPixels, freeze, load_yolo_parts
+
+
+class YOLOBackbone(Backbone):
+    def __init__(self, parts: YOLOParts, to_yolo_pixels: D2ToYOLOPixels, frozen: bool = True):
+        super().__init__()
+        self.layers = parts.layers
+        self.to_yolo_pixels = to_yolo_pixels
+        self._save = parts.save
+        self._head_inputs = parts.head_inputs
+        self._out_features = [f"p{int(math.log2(s))}" for s in parts.strides]
+        self._out_feature_strides = dict(zip(self._out_features, parts.strides))
+        self._out_feature_channels = dict(zip(self._out_features, parts.channels))
+        self.frozen = frozen
+        if frozen:
+            freeze(self.layers)
+
+    @property
+    def size_divisibility(self) -> int:
+        return max(self._out_feature_strides.values())
+
+    def train(self, mode: bool = True) -> "YOLOBackbone":
+        """A frozen YOLO stays in eval mode (its BatchNorm statistics are YOLO's own)."""
+        return super().train(mode and not self.frozen)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            maps = run_layers(self.layers, self._save, self._head_inputs, self.to_yolo_pixels(x))
+        return dict(zip(self._out_features, maps))
+
+    def output_shape(self) -> dict[str, ShapeSpec]:
+        return {
+            f: ShapeSpec(channels=self._out_feature_channels[f], stride=self._out_feature_strides[f])
+            for f in self._out_features
+        }
+
+
+@register_once(BACKBONE_REGISTRY)
+def build_yolo_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> YOLOBackbone:
+    """YOLO from MODEL.YOLO.WEIGHTS, cut before its detect head; frozen unless MODEL.YOLO.FREEZE is False."""
+    require_yolo_mask_config(cfg, "build_yolo_backbone")
+    if input_shape.channels != 3:
+        raise ValueError(f"build_yolo_backbone needs 3-channel input, got {input_shape.channels} (INPUT.FORMAT)")
+    return YOLOBackbone(load_yolo_parts(cfg), D2ToYOLOPixels.from_config(cfg), frozen=cfg.MODEL.YOLO.FREEZE)

@@ -1,0 +1,207 @@
+"""Convert instance masks between COCO json (Detectron2's input) and Ultralytics YOLO-seg labels.
+
+Users bring their own data in either format; the two sides of the plugin need both.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pycocotools.mask as mask_utils
+import yaml
+from PIL import Image
+from ultralytics.data.converter import merge_multi_segment
+from ultralytics.data.utils import IMG_FORMATS, exif_size
+
+__all__ = ["coco_to_yolo_seg", "mask_to_polygons", "write_yolo_data_yaml", "yolo_seg_to_coco"]
+
+
+def mask_to_polygons(mask: np.ndarray) -> list[list[float]]:
+    """Outer contours of a binary mask as COCO polygons (continuous pixel coordinates), largest first.
+
+    Contours are traced on the 2x nearest-upsampled mask, so they run a quarter pixel inside the pixel
+    edges: pycocotools and Ultralytics' ``polygon2mask`` rasterise them back to exactly the mask, whereas
+    contours through pixel centres lose half a pixel all round and sit on rasterisation ties.
+    """
+    upsampled = cv2.resize(mask.astype(np.uint8), None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+    contours, _ = cv2.findContours(upsampled, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    contours = sorted((c for c in contours if len(c) >= 3), key=lambda c: -cv2.contourArea(c))
+    return [((c.reshape(-1, 2) + 0.5) / 2).ravel().tolist() for c in contours]
+
+
+def _annotation_polygons(ann: dict, height: int, width: int, coco_json: Path) -> list[list[float]]:
+    """The polygon parts of one COCO annotation, whether stored as polygons or as (un)compressed RLE."""
+    where = f"{coco_json}: annotation id {ann.get('id')}"
+    if "segmentation" not in ann:
+        raise ValueError(f"{where} has no 'segmentation': instance masks are required, boxes alone are not enough")
+    seg = ann["segmentation"]
+    if isinstance(seg, dict):
+        if list(seg.get("size", [])) != [height, width]:
+            raise ValueError(f"{where}: RLE size {seg.get('size')} does not match the image size [{height}, {width}]")
+        rle = mask_utils.frPyObjects(seg, height, width) if isinstance(seg.get("counts"), list) else seg
+        polygons = mask_to_polygons(mask_utils.decode(rle))
+    elif isinstance(seg, list):
+        if any(len(p) % 2 for p in seg):
+            raise ValueError(f"{where}: a polygon has an odd number of coordinates")
+        polygons = [p for p in seg if len(p) >= 6]
+    else:
+        raise ValueError(f"{where}: 'segmentation' must be a list of polygons or an RLE dict, got {type(seg).__name__}")
+    if not polygons:
+        raise ValueError(f"{where}: the mask is empty (no polygon with at least 3 points)")
+    return polygons
+
+
+def _place_image(src: Path, dst: Path, copy: bool) -> None:
+    """Put one image where Ultralytics expects it, replacing a stale copy or link from an earlier run."""
+    if not src.is_file():
+        raise FileNotFoundError(f"image {src} listed in the COCO json does not exist")
+    if dst.is_symlink() or dst.exists():
+        dst.unlink()
+    if copy:
+        shutil.copy2(src, dst)
+    else:
+        os.symlink(src.resolve(), dst)
+
+
+def coco_to_yolo_seg(
+    coco_json: str | os.PathLike,
+    image_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    split: str = "train",
+    copy_images: bool = False,
+) -> dict:
+    """Write ``output_dir/labels/<split>/*.txt`` (and link or copy the images) from a COCO instances json.
+
+    Class indices follow the json's categories sorted by id. Crowd annotations are skipped, multi-part
+    polygons are merged into one with Ultralytics' ``merge_multi_segment`` (as its ``convert_coco`` does),
+    and images without instances get an empty label file, Ultralytics' convention for background images.
+    """
+    coco_json, image_dir, output_dir = Path(coco_json), Path(image_dir), Path(output_dir)
+    if not coco_json.is_file():
+        raise FileNotFoundError(f"COCO json {coco_json} does not exist")
+    data = json.loads(coco_json.read_text())
+    if not data.get("categories"):
+        raise ValueError(f"{coco_json} lists no categories")
+    categories = sorted(data["categories"], key=lambda c: c["id"])
+    class_index = {c["id"]: i for i, c in enumerate(categories)}
+
+    anns_by_image: dict[int, list[dict]] = {img["id"]: [] for img in data.get("images", [])}
+    for ann in data.get("annotations", []):
+        if ann["image_id"] not in anns_by_image:
+            raise ValueError(f"{coco_json}: annotation id {ann.get('id')} refers to unknown image id {ann['image_id']}")
+        if ann["category_id"] not in class_index:
+            raise ValueError(f"{coco_json}: annotation id {ann.get('id')} has unknown category id {ann['category_id']}")
+        anns_by_image[ann["image_id"]].append(ann)
+
+    image_out = output_dir / "images" / split
+    label_out = output_dir / "labels" / split
+    in_place = image_out.resolve() == image_dir.resolve()
+    image_out.mkdir(parents=True, exist_ok=True)
+    label_out.mkdir(parents=True, exist_ok=True)
+
+    seen: dict[str, str] = {}
+    num_instances = 0
+    for img in data.get("images", []):
+        name = Path(img["file_name"]).name
+        if name in seen:  # flat Ultralytics folders cannot hold two images of one name
+            raise ValueError(f"{coco_json}: images '{seen[name]}' and '{img['file_name']}' share the file name {name}")
+        seen[name] = img["file_name"]
+        src = image_dir / img["file_name"]
+        if in_place:
+            if not src.is_file():
+                raise FileNotFoundError(f"image {src} listed in {coco_json} does not exist")
+        else:
+            _place_image(src, image_out / name, copy_images)
+
+        h, w = img["height"], img["width"]
+        lines = []
+        for ann in anns_by_image[img["id"]]:
+            if ann.get("iscrowd", 0):
+                continue
+            polygons = _annotation_polygons(ann, h, w, coco_json)
+            parts = merge_multi_segment(polygons) if len(polygons) > 1 else [np.reshape(polygons[0], (-1, 2))]
+            points = np.concatenate(parts)
+            points = np.clip(points / np.array([w, h]), 0.0, 1.0)
+            lines.append(" ".join([str(class_index[ann["category_id"]]), *(f"{v:.6g}" for v in points.ravel())]))
+        (label_out / f"{Path(name).stem}.txt").write_text("".join(f"{line}\n" for line in lines))
+        num_instances += len(lines)
+    return {"names": [c["name"] for c in categories], "num_images": len(seen), "num_instances": num_instances}
+
+
+def write_yolo_data_yaml(
+    output_dir: str | os.PathLike,
+    names: list[str] | tuple[str, ...],
+    train: str = "images/train",
+    val: str = "images/val",
+    yaml_name: str = "data.yaml",
+) -> Path:
+    """Write ``output_dir/<yaml_name>`` for Ultralytics; ``path:`` is absolute so it works from any cwd."""
+    output_dir = Path(output_dir)
+    content = {"path": str(output_dir.resolve()), "train": train, "val": val, "names": dict(enumerate(names))}
+    path = output_dir / yaml_name
+    path.write_text(yaml.safe_dump(content, sort_keys=False))
+    return path
+
+
+def _read_label_file(label_file: Path, num_classes: int) -> list[tuple[int, np.ndarray]]:
+    """Parse one YOLO-seg label file into (class index, normalised polygon) pairs, rejecting malformed lines."""
+    instances = []
+    for line_no, line in enumerate(label_file.read_text().splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        where = f"{label_file}, line {line_no}"
+        try:
+            cls, coords = int(fields[0]), np.array(fields[1:], dtype=np.float64)
+        except ValueError as e:
+            raise ValueError(f"{where}: expected 'class x1 y1 x2 y2 ...' with an integer class ({e})") from None
+        if not 0 <= cls < num_classes:
+            raise ValueError(f"{where}: class index {cls} is out of range for {num_classes} names")
+        if len(coords) % 2:
+            raise ValueError(f"{where}: odd number of polygon coordinates ({len(coords)})")
+        if len(coords) < 6:
+            raise ValueError(f"{where}: a segment needs at least 3 points, got {len(coords) // 2} (box-only label?)")
+        instances.append((cls, coords.reshape(-1, 2)))
+    return instances
+
+
+def yolo_seg_to_coco(
+    image_dir: str | os.PathLike,
+    label_dir: str | os.PathLike,
+    names: list[str] | tuple[str, ...],
+    output_json: str | os.PathLike,
+) -> Path:
+    """Write a COCO instances json (polygons, bbox and area from pycocotools) for a YOLO-seg image/label folder pair.
+
+    A missing label file means a background image, as in Ultralytics. Category ids are class index + 1.
+    """
+    image_dir, label_dir, output_json = Path(image_dir), Path(label_dir), Path(output_json)
+    if not image_dir.is_dir():
+        raise FileNotFoundError(f"image folder {image_dir} does not exist")
+    images, annotations = [], []
+    image_files = sorted(p for p in image_dir.iterdir() if p.suffix[1:].lower() in IMG_FORMATS)
+    for image_id, image_file in enumerate(image_files, start=1):
+        with Image.open(image_file) as im:
+            w, h = exif_size(im)
+        images.append({"id": image_id, "file_name": image_file.name, "width": w, "height": h})
+        label_file = label_dir / f"{image_file.stem}.txt"
+        for cls, points in _read_label_file(label_file, len(names)) if label_file.is_file() else []:
+            polygon = (points * np.array([w, h])).ravel().tolist()
+            rle = mask_utils.merge(mask_utils.frPyObjects([polygon], h, w))
+            annotations.append({
+                "id": len(annotations) + 1,
+                "image_id": image_id,
+                "category_id": cls + 1,
+                "segmentation": [polygon],
+                "area": float(mask_utils.area(rle)),
+                "bbox": mask_utils.toBbox(rle).tolist(),
+                "iscrowd": 0,
+            })
+    categories = [{"id": i + 1, "name": name} for i, name in enumerate(names)]
+    output_json.parent.mkdir(parents=True, exist_ok=True)
+    output_json.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+    return output_json

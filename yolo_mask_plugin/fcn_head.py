@@ -1,0 +1,86 @@
+"""Framework-neutral mask head: a fully convolutional net from a pooled KxK box feature to mask logits.
+
+No FC layers: 3x3 convs keep the spatial layout of the RoIAlign grid, 2x deconvs upsample it, a 1x1
+conv predicts one logit map per class (one map in total when class-agnostic, the seed's default).
+Both the Detectron2 and the Ultralytics shells wrap this module, so a head trained in one loads in the other.
+"""
+from __future__ import annotations
+
+import math
+
+import fvcore.nn.weight_init as weight_init
+import torch
+from torch import nn
+
+
+class FCNMaskHead(nn.Module):
+    def __init__(
+        self,
+        in_channels: int,
+        conv_dim: int = 256,
+        num_conv: int = 4,
+        pooler_resolution: int = 14,
+        output_resolution: int = 28,
+        num_classes: int = 1,
+    ):
+        """
+        Args:
+            in_channels: channels of the pooled features.
+            conv_dim: width of every conv and deconv.
+            num_conv: number of 3x3 convs before upsampling.
+            pooler_resolution: side K of the pooled grid.
+            output_resolution: side of the mask logits; `pooler_resolution * 2**n`, n >= 0.
+            num_classes: 1 for class-agnostic masks, else one logit map per class.
+        """
+        super().__init__()
+        ratio = output_resolution / pooler_resolution
+        num_up = round(math.log2(ratio)) if ratio >= 1 else -1
+        if num_up < 0 or pooler_resolution * 2**num_up != output_resolution:
+            raise ValueError(
+                f"mask output resolution {output_resolution} must be the pooler resolution {pooler_resolution} "
+                "times a power of two (e.g. 14 -> 28 or 56)"
+            )
+        if in_channels <= 0 or conv_dim <= 0 or num_classes <= 0 or num_conv < 0:
+            raise ValueError(
+                f"invalid mask head shape: in_channels={in_channels}, conv_dim={conv_dim}, "
+                f"num_conv={num_conv}, num_classes={num_classes}"
+            )
+        self.pooler_resolution = pooler_resolution
+        self.output_resolution = output_resolution
+        self.num_classes = num_classes
+
+        self.convs = nn.ModuleList()
+        channels = in_channels
+        for _ in range(num_conv):
+            self.convs.append(nn.Conv2d(channels, conv_dim, 3, padding=1))
+            channels = conv_dim
+        self.deconvs = nn.ModuleList()
+        for _ in range(num_up):
+            self.deconvs.append(nn.ConvTranspose2d(channels, conv_dim, 2, stride=2))
+            channels = conv_dim
+        self.predictor = nn.Conv2d(channels, num_classes, 1)
+
+        for layer in [*self.convs, *self.deconvs]:
+            weight_init.c2_msra_fill(layer)
+        nn.init.normal_(self.predictor.weight, std=0.001)  # as Mask R-CNN: start near p=0.5 everywhere
+        nn.init.constant_(self.predictor.bias, 0)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        """(N, C, K, K) pooled features -> (N, num_classes, R, R) mask logits."""
+        x = pooled
+        for layer in [*self.convs, *self.deconvs]:
+            x = torch.relu(layer(x))
+        return self.predictor(x)
+
+
+class LevelLaterals(nn.Module):
+    """1x1 convs that bring feature levels of different widths to one width, so one RoIAlign pooler serves all."""
+
+    def __init__(self, in_channels: list[int], out_channels: int):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(c, out_channels, 1) for c in in_channels)
+        for conv in self.convs:
+            weight_init.c2_xavier_fill(conv)
+
+    def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [conv(x) for conv, x in zip(self.convs, features)]
