@@ -22,16 +22,17 @@ def build_class_map(
     index_of_yolo = {name: i for i, name in names.items()}
     index_of_thing = {name: i for i, name in enumerate(thing_classes)}
     pairs = [tuple(p) for p in explicit] if explicit else [(c, c) for c in thing_classes]
+    bad_pairs = [p for p in pairs if len(p) != 2]
+    if bad_pairs:
+        raise ValueError(f"MODEL.YOLO.CLASS_MAPPING needs [yolo_name, dataset_name] pairs, got {bad_pairs}")
 
     unknown_yolo = [y for y, _ in pairs if y not in index_of_yolo]
     unknown_thing = [t for _, t in pairs if t not in index_of_thing]
-    bad_pairs = [p for p in pairs if len(p) != 2]
-    if bad_pairs or unknown_yolo or unknown_thing:
+    if unknown_yolo or unknown_thing:
         raise ValueError(
             "YOLO class names do not match the dataset's thing_classes"
             + (f"; YOLO has no class {unknown_yolo}" if unknown_yolo else "")
             + (f"; dataset has no class {unknown_thing}" if unknown_thing else "")
-            + (f"; malformed pairs {bad_pairs}" if bad_pairs else "")
             + f".\n  YOLO names: {[names[i] for i in sorted(names)]}\n  dataset thing_classes: {list(thing_classes)}\n"
             "Give MODEL.YOLO.CLASS_MAPPING as [[yolo_name, dataset_name], ...] to map them explicitly."
         )

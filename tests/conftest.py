@@ -1,0 +1,63 @@
+"""Shared fixtures: a tiny shapes dataset, a YOLO checkpoint Ultralytics' trainer really wrote, configs.
+
+Everything is generated or trained here, offline; nothing is downloaded.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+import yolo_mask_plugin  # noqa: E402,F401  (registers the components)
+from yolo_mask_plugin.data import generate_shapes_dataset, register_shapes_dataset  # noqa: E402
+from yolo_mask_plugin.engine import build_cfg  # noqa: E402
+
+TEST_IMAGE_SIZE = 128
+
+
+@pytest.fixture(scope="session")
+def shapes_root(tmp_path_factory) -> Path:
+    """A small shapes dataset (registered as shapes_train / shapes_val) at the size the tests train at."""
+    root = generate_shapes_dataset(tmp_path_factory.mktemp("datasets") / "shapes", 48, 12, TEST_IMAGE_SIZE)
+    register_shapes_dataset(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def yolo_checkpoint(shapes_root, tmp_path_factory) -> Path:
+    """`best.pt` from one epoch of Ultralytics' own trainer: a real checkpoint file, loaded from a path."""
+    import ultralytics.data.utils
+
+    from yolo_mask_plugin.adapters.detector_training import train_yolo_detector
+
+    check_font = ultralytics.data.utils.check_font
+    ultralytics.data.utils.check_font = lambda *a, **k: None  # would try to fetch Arial.ttf
+    try:
+        return train_yolo_detector(
+            shapes_root / "shapes-seg.yaml", tmp_path_factory.mktemp("ultralytics"), epochs=1,
+            imgsz=TEST_IMAGE_SIZE, batch=8, workers=0, device="cpu", val=False,
+        )
+    finally:
+        ultralytics.data.utils.check_font = check_font
+
+
+def small_cfg(config_name: str, shapes_root: Path, output_dir: Path, *opts: str):
+    """A `configs/shapes/` config shrunk to a few CPU iterations on the test dataset."""
+    register_shapes_dataset(shapes_root)
+    cfg = build_cfg(
+        config_name,
+        [
+            "SOLVER.IMS_PER_BATCH", "2", "SOLVER.MAX_ITER", "3", "SOLVER.STEPS", "()", "SOLVER.WARMUP_ITERS", "0",
+            "SOLVER.CHECKPOINT_PERIOD", "1000", "DATALOADER.NUM_WORKERS", "0",
+            "INPUT.MIN_SIZE_TRAIN", f"({TEST_IMAGE_SIZE},)", "INPUT.MAX_SIZE_TRAIN", str(TEST_IMAGE_SIZE),
+            "INPUT.MIN_SIZE_TEST", str(TEST_IMAGE_SIZE), "INPUT.MAX_SIZE_TEST", str(TEST_IMAGE_SIZE),
+            "MODEL.YOLO.IMAGE_SIZE", str(TEST_IMAGE_SIZE), "MODEL.DEVICE", "cpu",
+            # a one-epoch YOLO is rarely confident: keep all its boxes so every stage sees some
+            "MODEL.YOLO.CONF_THRESH_TRAIN", "0.0", "MODEL.YOLO.CONF_THRESH_TEST", "0.0", "OUTPUT_DIR", str(output_dir),
+            *opts,
+        ],
+    )
+    return cfg

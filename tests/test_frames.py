@@ -1,0 +1,57 @@
+"""Box and image mapping between Detectron2's resized frame and YOLO's letterboxed input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ultralytics.data.augment import LetterBox
+
+from yolo_mask_plugin.frames import Letterbox
+
+SHAPES = [(96, 128, 128), (128, 96, 128), (200, 333, 256), (257, 129, 160), (64, 64, 128), (480, 640, 320)]
+
+
+@pytest.mark.parametrize("height,width,size", SHAPES)
+def test_round_trip_d2_yolo_d2_is_identity(height, width, size):
+    lb = Letterbox(height, width, size)
+    gen = torch.Generator().manual_seed(0)
+    xy = torch.rand(50, 2, generator=gen) * torch.tensor([width, height]) * 0.5
+    boxes_d2 = torch.cat([xy, xy + torch.rand(50, 2, generator=gen) * torch.tensor([width, height]) * 0.5], dim=1)
+    back = lb.boxes_yolo_input_to_d2(lb.boxes_d2_to_yolo_input(boxes_d2))
+    torch.testing.assert_close(back, boxes_d2, atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("height,width,size", SHAPES)
+def test_letterbox_matches_ultralytics(height, width, size):
+    """Same placement and padding as Ultralytics' LetterBox(auto=False); a drawn rectangle lands on the mapped box."""
+    image = np.zeros((height, width, 3), np.uint8)
+    image[:] = (40, 90, 160)
+    x1, y1, x2, y2 = width // 5, height // 4, width * 3 // 4, height * 4 // 5
+    image[y1:y2, x1:x2] = 250
+
+    theirs = LetterBox(new_shape=(size, size), auto=False, scale_fill=False, scaleup=True, center=True)(image=image)
+    ours = Letterbox(height, width, size).apply_image(torch.from_numpy(image).permute(2, 0, 1).float() / 255)
+    ours = (ours.permute(1, 2, 0) * 255).round().numpy()
+
+    assert theirs.shape == ours.shape == (size, size, 3)
+    padding_theirs, padding_ours = np.all(theirs == 114, axis=2), np.all(ours == 114, axis=2)
+    assert (padding_theirs == padding_ours).mean() > 0.999
+    # Interpolation (cv2 on uint8 vs torch on float) may differ by a grey level or two at edges only.
+    assert np.abs(theirs.astype(float) - ours).mean() < 1.0
+
+    ys, xs = np.nonzero(np.all(theirs >= 200, axis=2))
+    drawn = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], float)
+    mapped = Letterbox(height, width, size).boxes_d2_to_yolo_input(torch.tensor([[x1, y1, x2, y2]], dtype=torch.float))
+    np.testing.assert_allclose(mapped[0].numpy(), drawn, atol=1.5)
+
+
+def test_boxes_outside_the_image_are_clipped_back_into_it():
+    lb = Letterbox(100, 200, 128)
+    boxes_yolo_input = torch.tensor([[-20.0, -20.0, 300.0, 300.0]])
+    assert lb.boxes_yolo_input_to_d2(boxes_yolo_input).tolist() == [[0.0, 0.0, 200.0, 100.0]]
+
+
+def test_one_pixel_image_letterboxes():
+    lb = Letterbox(1, 1, 64)
+    out = lb.apply_image(torch.ones(3, 1, 1))
+    assert out.shape == (3, 64, 64) and torch.all(out == 1)

@@ -1,0 +1,122 @@
+"""The main job (`yolo-mask demo`, `make demo`): the whole pipeline on the embedded shapes dataset.
+
+1. generate the dataset (COCO json + Ultralytics YOLO-seg, same images);
+2. train YOLO on it with Ultralytics' own trainer;
+3. train the mask branch with Detectron2's DefaultTrainer (single-pass config, YOLO frozen);
+4. evaluate with COCOEvaluator (bbox + segm AP), write `metrics.json`;
+5. draw overlays of validation images with Detectron2's Visualizer.
+Finished steps are reused when the demo runs again into the same folder (a finished YOLO run, the
+Detectron2 checkpoints via `resume`), so an interrupted demo never loses a finished checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from yolo_mask_plugin import engine
+from yolo_mask_plugin.adapters.detector_training import train_yolo_detector
+from yolo_mask_plugin.data import SHAPES_VAL, default_shapes_root, generate_shapes_dataset, register_shapes_dataset
+from yolo_mask_plugin.predict import predict_images
+
+DEMO_CONFIG = "shapes/yolo_mask_single_pass.yaml"
+# Ultralytics settings for YOLO11n from scratch on 240 images of 256 px, sized for 2 CPU cores.
+YOLO_TRAIN_ARGS = {"model": "yolo11n.yaml", "epochs": 30, "imgsz": 256, "batch": 16, "workers": 2, "seed": 0}
+NUM_OVERLAYS = 8
+
+
+class _Steps:
+    """Numbered progress lines with elapsed time; keeps each step's wall time for metrics.json."""
+
+    def __init__(self, total: int):
+        self.total, self.index, self.start = total, 0, time.perf_counter()
+        self.seconds: dict[str, float] = {}
+        self._name, self._t0 = None, None
+
+    def begin(self, name: str, what: str) -> None:
+        self._finish()
+        self.index += 1
+        self._name, self._t0 = name, time.perf_counter()
+        print(f"\n[demo {self.index}/{self.total} | {self._t0 - self.start:6.0f}s] {what}", flush=True)
+
+    def _finish(self) -> None:
+        if self._name is not None:
+            self.seconds[self._name] = round(time.perf_counter() - self._t0, 1)
+
+    def done(self) -> dict[str, float]:
+        self._finish()
+        self._name = None
+        self.seconds["total"] = round(time.perf_counter() - self.start, 1)
+        return self.seconds
+
+
+def _train_yolo(data_yaml: Path, output_dir: Path, epochs: int | None) -> Path:
+    """Ultralytics training, skipped when this folder already holds a finished run with the same settings."""
+    train_args = {**YOLO_TRAIN_ARGS, **({"epochs": epochs} if epochs else {})}
+    marker = output_dir / "yolo" / "finished.json"
+    best = output_dir / "yolo" / "weights" / "best.pt"
+    if marker.is_file() and json.loads(marker.read_text()) == train_args and best.is_file():
+        print(f"reusing the finished YOLO run {best}")
+        return best
+    best = train_yolo_detector(data_yaml, project=output_dir, name="yolo", **train_args)
+    marker.write_text(json.dumps(train_args))
+    return best
+
+
+def run_demo(
+    output_dir: str, data_root: str | None = None, yolo_epochs: int | None = None, opts: list[str] | None = None
+) -> dict:
+    """Run the five steps; returns what `metrics.json` holds."""
+    output_dir = Path(output_dir).absolute()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    data_root = Path(data_root or default_shapes_root()).absolute()
+    steps = _Steps(total=5)
+
+    steps.begin("data", f"shapes dataset -> {data_root}")
+    generate_shapes_dataset(data_root)
+    register_shapes_dataset(data_root)
+
+    steps.begin("yolo_train", "train YOLO with Ultralytics' trainer")
+    best_pt = _train_yolo(data_root / "shapes-seg.yaml", output_dir, yolo_epochs)
+
+    steps.begin("mask_train", f"train the mask branch with Detectron2's DefaultTrainer ({DEMO_CONFIG})")
+    d2_dir = output_dir / "detectron2"
+    d2_opts = ["MODEL.YOLO.WEIGHTS", str(best_pt), "OUTPUT_DIR", str(d2_dir), *(opts or [])]
+    args = argparse.Namespace(
+        config_file=engine.get_config_file(DEMO_CONFIG), opts=d2_opts, eval_only=False, resume=True,
+        num_gpus=1, num_machines=1, machine_rank=0, dist_url="auto",
+    )
+    cfg = engine.setup(args)
+    trainer = engine.Trainer(cfg)
+    trainer.resume_or_load(resume=True)
+    trainer.train()
+
+    steps.begin("evaluate", "COCOEvaluator on shapes_val (bbox + segm)")
+    results = getattr(trainer, "_last_eval_results", None) or engine.Trainer.test(cfg, trainer.model)
+
+    steps.begin("overlays", f"overlays of {NUM_OVERLAYS} validation images (confidence 0.6)")
+    predict_cfg = cfg.clone()
+    predict_cfg.defrost()
+    predict_cfg.MODEL.WEIGHTS = str(d2_dir / "model_final.pth")
+    predict_cfg.MODEL.YOLO.CONF_THRESH_TEST = 0.6
+    val_images = sorted((data_root / "images" / "val").iterdir())[:NUM_OVERLAYS]
+    predict_images(predict_cfg, [str(p) for p in val_images], output_dir / "overlays")
+
+    metrics = {
+        "dataset": SHAPES_VAL,
+        "bbox": dict(results["bbox"]),
+        "segm": dict(results["segm"]),
+        "yolo_checkpoint": str(best_pt),
+        "yolo_train_args": {**YOLO_TRAIN_ARGS, **({"epochs": yolo_epochs} if yolo_epochs else {})},
+        "detectron2_config": DEMO_CONFIG,
+        "detectron2_opts": d2_opts,
+        "wall_time_s": steps.done(),
+    }
+    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print(
+        f"\n[demo] segm AP {metrics['segm']['AP']:.1f}, bbox AP {metrics['bbox']['AP']:.1f} on {SHAPES_VAL}; "
+        f"{metrics['wall_time_s']['total']:.0f} s in all. Metrics: {output_dir / 'metrics.json'}, "
+        f"overlays: {output_dir / 'overlays'}"
+    )
+    return metrics

@@ -1,0 +1,99 @@
+"""Images in, overlay PNGs (Detectron2's Visualizer) and one COCO-format JSON out.
+
+The model runs through Detectron2's DefaultPredictor, so resizing, the YOLO boxes, the mask head and
+mask pasting are exactly what evaluation measures.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import cv2
+import numpy as np
+from detectron2.config import CfgNode
+from detectron2.data import MetadataCatalog
+from detectron2.data.detection_utils import read_image
+from detectron2.engine import DefaultPredictor
+from detectron2.evaluation.coco_evaluation import instances_to_coco_json
+from detectron2.utils.visualizer import ColorMode, Visualizer
+from PIL import UnidentifiedImageError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def list_images(inputs: Iterable[str]) -> list[Path]:
+    """Files as given, and the images inside any directory, sorted; a path that does not exist is an error."""
+    images: list[Path] = []
+    for name in inputs:
+        path = Path(name)
+        if path.is_dir():
+            images += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            images.append(path)
+        else:
+            raise FileNotFoundError(f"input {name!r} is neither an image file nor a directory")
+    if not images:
+        raise ValueError(f"no images found in {list(inputs)}")
+    return images
+
+
+def load_image_bgr(path: Path) -> np.ndarray:
+    """Any PIL-readable image as HxWx3 BGR uint8: grayscale is replicated, alpha dropped, EXIF applied."""
+    try:
+        return read_image(str(path), format="BGR")
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"image {str(path)!r} cannot be read as an image: {e}") from e
+
+
+class Predictor:
+    """DefaultPredictor plus the two outputs `yolo-mask predict` writes."""
+
+    def __init__(self, cfg: CfgNode):
+        self.predictor = DefaultPredictor(cfg)
+        dataset = cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else "__unused"
+        self.metadata = MetadataCatalog.get(dataset)
+        classes = self.metadata.get("thing_classes") or [str(i) for i in range(cfg.MODEL.ROI_HEADS.NUM_CLASSES)]
+        id_map = self.metadata.get("thing_dataset_id_to_contiguous_id")
+        contiguous_to_id = {v: k for k, v in id_map.items()} if id_map else {i: i + 1 for i in range(len(classes))}
+        self.categories = [{"id": contiguous_to_id[i], "name": name} for i, name in enumerate(classes)]
+        self._category_id = contiguous_to_id
+
+    def __call__(self, image_bgr: np.ndarray):
+        """Detectron2 `Instances` (on CPU) for one BGR image in its original size."""
+        return self.predictor(image_bgr)["instances"].to("cpu")
+
+    def overlay(self, image_bgr: np.ndarray, instances) -> np.ndarray:
+        """Masks, boxes, classes and scores drawn by Detectron2's Visualizer, as RGB."""
+        visualizer = Visualizer(image_bgr[:, :, ::-1], self.metadata, instance_mode=ColorMode.IMAGE)
+        return visualizer.draw_instance_predictions(instances).get_image()
+
+    def coco_annotations(self, instances, image_id: int) -> list[dict]:
+        """Detectron2's own COCO conversion (RLE masks, XYWH boxes), with dataset category ids."""
+        annotations = instances_to_coco_json(instances, image_id)
+        for a in annotations:
+            a["category_id"] = self._category_id[a["category_id"]]
+        return annotations
+
+
+def predict_images(cfg: CfgNode, inputs: Iterable[str], output_dir: str | os.PathLike, log=print) -> Path:
+    """Write `<name>.png` overlays and `predictions.json` (COCO: images, annotations with scores, categories)."""
+    images = list_images(inputs)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    predictor = Predictor(cfg)
+    coco = {"images": [], "annotations": [], "categories": predictor.categories}
+    for image_id, path in enumerate(images, start=1):
+        image_bgr = load_image_bgr(path)
+        instances = predictor(image_bgr)
+        cv2.imwrite(str(output_dir / f"{path.stem}.png"), predictor.overlay(image_bgr, instances)[:, :, ::-1])
+        height, width = image_bgr.shape[:2]
+        coco["images"].append({"id": image_id, "file_name": str(path), "height": height, "width": width})
+        for annotation in predictor.coco_annotations(instances, image_id):
+            annotation["id"] = len(coco["annotations"]) + 1
+            coco["annotations"].append(annotation)
+        log(f"[{image_id}/{len(images)}] {path.name}: {len(instances)} instances")
+    json_path = output_dir / "predictions.json"
+    json_path.write_text(json.dumps(coco))
+    return json_path
