@@ -5,8 +5,10 @@ detect head on its own, so a single-pass model runs the image through YOLO once.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -53,6 +55,12 @@ def load_yolo(weights: str, num_classes: int | None = None, class_names: list[st
     return model.float().eval()
 
 
+class FeatureMap(NamedTuple):
+    layer: int  # index of the YOLO layer whose output this is
+    stride: int
+    channels: int
+
+
 @dataclass
 class YOLOParts:
     """YOLO cut at its detect head: `layers` compute the maps listed in `head_inputs`, `head` detects on them."""
@@ -61,27 +69,35 @@ class YOLOParts:
     save: set[int]  # indices of layers whose outputs later layers read
     head_inputs: list[int]  # indices of the layers feeding the head, in the head's order
     head: Detect
-    strides: list[int]
-    channels: list[int]
     names: dict[int, str]
+    # Maps a Detectron2 backbone can expose, named p<log2(stride)>: the head's inputs (p3-p5 for YOLO11) and,
+    # when the body has one, its last map at half the finest head stride (p2), for sharper masks.
+    maps: dict[str, FeatureMap]
+
+    @property
+    def head_maps(self) -> list[str]:
+        return [name for name, m in self.maps.items() if m.layer in self.head_inputs]
 
 
 def split_yolo(model: DetectionModel) -> YOLOParts:
     """Split a loaded YOLO detection model at its detect head (see `YOLOParts`)."""
     head = model.model[-1]
     head_inputs = [head.f] if isinstance(head.f, int) else list(head.f)
-    strides = [int(s) for s in head.stride.tolist()]
+    head_strides = [int(s) for s in head.stride.tolist()]
     layers = nn.ModuleList(list(model.model)[:-1])
-    with torch.no_grad():  # widths of the maps the head reads, from a tiny forward pass
-        maps = run_layers(layers, set(model.save), head_inputs, torch.zeros(1, 3, max(strides), max(strides)))
+    size = max(head_strides)
+    with torch.no_grad():  # every layer's output shape, from a tiny forward pass
+        shapes = [m.shape for m in run_layers(layers, set(model.save), list(range(len(layers))), torch.zeros(1, 3, size, size))]
+    maps = {}
+    fine_stride = min(head_strides) // 2
+    body = range(min(head_inputs))
+    fine = [i for i in body if len(shapes[i]) == 4 and shapes[i][-1] * fine_stride == size]
+    if fine:
+        maps[f"p{int(math.log2(fine_stride))}"] = FeatureMap(fine[-1], fine_stride, shapes[fine[-1]][1])
+    for i, stride in zip(head_inputs, head_strides):
+        maps[f"p{int(math.log2(stride))}"] = FeatureMap(i, stride, shapes[i][1])
     return YOLOParts(
-        layers=layers,
-        save=set(model.save),
-        head_inputs=head_inputs,
-        head=head,
-        strides=strides,
-        channels=[m.shape[1] for m in maps],
-        names=dict(model.names),
+        layers=layers, save=set(model.save), head_inputs=head_inputs, head=head, names=dict(model.names), maps=maps
     )
 
 

@@ -15,7 +15,8 @@ def test_checkpoint_written_by_ultralytics_loads_with_its_names(yolo_checkpoint)
     model = load_yolo(str(yolo_checkpoint))
     assert list(model.names.values()) == list(SHAPES_CLASSES)
     parts = split_yolo(model)
-    assert parts.strides == [8, 16, 32] and len(parts.channels) == 3
+    assert {n: m.stride for n, m in parts.maps.items()} == {"p2": 4, "p3": 8, "p4": 16, "p5": 32}
+    assert parts.head_maps == ["p3", "p4", "p5"]
 
 
 def test_yaml_builds_an_untrained_model_with_the_dataset_classes():

@@ -1,11 +1,10 @@
 """`build_yolo_backbone`: YOLO's body + neck as a Detectron2 Backbone.
 
-Its outputs are exactly the maps that feed YOLO's detect head (P3/P4/P5 at strides 8/16/32 for YOLO11),
-so the mask head pools YOLO's own features and the image goes through YOLO once (single-pass design).
+Its outputs are the maps that feed YOLO's detect head (p3/p4/p5 at strides 8/16/32 for YOLO11), so the
+detect head and the mask head share one pass of YOLO (single-pass design), plus YOLO's finer stride-4 body
+map (p2), which the mask head may also pool for sharper mask boundaries.
 """
 from __future__ import annotations
-
-import math
 
 import torch
 from detectron2.config import CfgNode
@@ -25,10 +24,10 @@ class YOLOBackbone(Backbone):
         self.layers = parts.layers
         self.to_yolo_pixels = to_yolo_pixels
         self._save = parts.save
-        self._head_inputs = parts.head_inputs
-        self._out_features = [f"p{int(math.log2(s))}" for s in parts.strides]
-        self._out_feature_strides = dict(zip(self._out_features, parts.strides))
-        self._out_feature_channels = dict(zip(self._out_features, parts.channels))
+        self._out_layers = [m.layer for m in parts.maps.values()]
+        self._out_features = list(parts.maps)
+        self._out_feature_strides = {name: m.stride for name, m in parts.maps.items()}
+        self._out_feature_channels = {name: m.channels for name, m in parts.maps.items()}
         self.frozen = frozen
         if frozen:
             freeze(self.layers)
@@ -43,7 +42,7 @@ class YOLOBackbone(Backbone):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            maps = run_layers(self.layers, self._save, self._head_inputs, self.to_yolo_pixels(x))
+            maps = run_layers(self.layers, self._save, self._out_layers, self.to_yolo_pixels(x))
         return dict(zip(self._out_features, maps))
 
     def output_shape(self) -> dict[str, ShapeSpec]:

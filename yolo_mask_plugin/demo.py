@@ -21,8 +21,14 @@ from yolo_mask_plugin.data import SHAPES_VAL, default_shapes_root, generate_shap
 from yolo_mask_plugin.predict import predict_images
 
 DEMO_CONFIG = "shapes/yolo_mask_single_pass.yaml"
-# Ultralytics settings for YOLO11n from scratch on 240 images of 256 px, sized for 2 CPU cores.
-YOLO_TRAIN_ARGS = {"model": "yolo11n.yaml", "epochs": 30, "imgsz": 256, "batch": 16, "workers": 2, "seed": 0}
+# Ultralytics settings for YOLO11n from scratch on 240 images, sized for 2 CPU cores (~8 min). Measured on
+# this dataset: Ultralytics' defaults (auto-optimizer lr 0.00125, mosaic, 3 warm-up epochs) reach box mAP
+# 0.03 after 12 epochs at 256 px; a higher AdamW rate, no mosaic and 1 warm-up epoch reach 0.18 after 20
+# epochs at 192 px and 0.27 after 40. Validation runs once, after the last epoch.
+YOLO_TRAIN_ARGS = {
+    "model": "yolo11n.yaml", "epochs": 40, "imgsz": 192, "batch": 8, "workers": 2, "seed": 0,
+    "optimizer": "AdamW", "lr0": 0.005, "warmup_epochs": 1, "mosaic": 0.0, "val": False,
+}
 NUM_OVERLAYS = 8
 
 

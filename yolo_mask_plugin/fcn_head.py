@@ -13,6 +13,9 @@ import torch
 from torch import nn
 
 
+NORMS = ("", "GN")
+
+
 class FCNMaskHead(nn.Module):
     def __init__(
         self,
@@ -22,6 +25,7 @@ class FCNMaskHead(nn.Module):
         pooler_resolution: int = 14,
         output_resolution: int = 28,
         num_classes: int = 1,
+        norm: str = "",
     ):
         """
         Args:
@@ -31,6 +35,8 @@ class FCNMaskHead(nn.Module):
             pooler_resolution: side K of the pooled grid.
             output_resolution: side of the mask logits; `pooler_resolution * 2**n`, n >= 0.
             num_classes: 1 for class-agnostic masks, else one logit map per class.
+            norm: "" (none, as Mask R-CNN) or "GN" (GroupNorm of 32 groups after each 3x3 conv), which makes
+                the head indifferent to the scale of its input features (YOLO's vary from model to model).
         """
         super().__init__()
         ratio = output_resolution / pooler_resolution
@@ -49,10 +55,14 @@ class FCNMaskHead(nn.Module):
         self.output_resolution = output_resolution
         self.num_classes = num_classes
 
+        if norm not in NORMS:
+            raise ValueError(f"mask head norm {norm!r}: expected one of {NORMS}")
         self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
         channels = in_channels
         for _ in range(num_conv):
-            self.convs.append(nn.Conv2d(channels, conv_dim, 3, padding=1))
+            self.convs.append(nn.Conv2d(channels, conv_dim, 3, padding=1, bias=not norm))
+            self.norms.append(nn.GroupNorm(32, conv_dim) if norm == "GN" else nn.Identity())
             channels = conv_dim
         self.deconvs = nn.ModuleList()
         for _ in range(num_up):
@@ -68,8 +78,10 @@ class FCNMaskHead(nn.Module):
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         """(N, C, K, K) pooled features -> (N, num_classes, R, R) mask logits."""
         x = pooled
-        for layer in [*self.convs, *self.deconvs]:
-            x = torch.relu(layer(x))
+        for conv, norm in zip(self.convs, self.norms):
+            x = torch.relu(norm(conv(x)))
+        for deconv in self.deconvs:
+            x = torch.relu(deconv(x))
         return self.predictor(x)
 
 

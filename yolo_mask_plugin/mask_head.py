@@ -27,12 +27,13 @@ class YOLOMaskFCNHead(BaseMaskRCNNHead):
         num_conv: int,
         output_resolution: int,
         num_classes: int,
+        norm: str = "",
         **kwargs,
     ):
         """
         Args:
             input_shape: pooled features (channels, and the pooler resolution as height/width).
-            conv_dim, num_conv, output_resolution, num_classes: see `FCNMaskHead`.
+            conv_dim, num_conv, output_resolution, num_classes, norm: see `FCNMaskHead`.
         """
         super().__init__(**kwargs)
         self.fcn = FCNMaskHead(
@@ -42,6 +43,7 @@ class YOLOMaskFCNHead(BaseMaskRCNNHead):
             pooler_resolution=input_shape.height,
             output_resolution=output_resolution,
             num_classes=num_classes,
+            norm=norm,
         )
 
     @classmethod
@@ -55,6 +57,7 @@ class YOLOMaskFCNHead(BaseMaskRCNNHead):
             num_conv=head.NUM_CONV,
             output_resolution=cfg.MODEL.YOLO.MASK_HEAD.OUTPUT_RESOLUTION,
             num_classes=1 if head.CLS_AGNOSTIC_MASK else cfg.MODEL.ROI_HEADS.NUM_CLASSES,
+            norm=head.NORM,
         )
         return ret
 

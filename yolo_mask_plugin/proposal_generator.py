@@ -75,6 +75,10 @@ class YOLOProposalGenerator(nn.Module):
                     f"MODEL.YOLO.IN_FEATURES {missing} are not backbone outputs {sorted(input_shape)}; "
                     "MODEL.YOLO.INPUT='features' needs MODEL.BACKBONE.NAME='build_yolo_backbone'"
                 )
+            if list(y.IN_FEATURES) != parts.head_maps:
+                raise ValueError(
+                    f"MODEL.YOLO.IN_FEATURES={list(y.IN_FEATURES)}, but YOLO's detect head reads {parts.head_maps}"
+                )
         thing_classes = dataset_thing_classes(cfg)
         if thing_classes is None:  # no dataset named: classes are YOLO's own indices
             thing_classes = [parts.names[i] for i in sorted(parts.names)]

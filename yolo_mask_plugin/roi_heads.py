@@ -93,6 +93,15 @@ class YOLOMaskROIHeads(ROIHeads):
         ]
         return self._forward_mask(features, detections), {}
 
+    def forward_with_given_boxes(
+        self, features: dict[str, torch.Tensor], instances: list[Instances]
+    ) -> list[Instances]:
+        """Masks for given `pred_boxes`/`pred_classes` (as StandardROIHeads; `GeneralizedRCNN.inference`'s
+        `detected_instances` path), e.g. to measure the mask head on ground-truth boxes."""
+        if self.training:
+            raise RuntimeError("forward_with_given_boxes is for inference; call model.eval() first")
+        return self._forward_mask(features, instances)
+
     def _forward_mask(self, features: dict[str, torch.Tensor], instances: list[Instances]):
         maps = [features[f] for f in self.mask_in_features]
         if self.mask_laterals is not None:
