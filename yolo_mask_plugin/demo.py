@@ -15,6 +15,8 @@ import json
 import time
 from pathlib import Path
 
+import torch
+
 from yolo_mask_plugin import engine
 from yolo_mask_plugin.adapters.detector_training import train_yolo_detector
 from yolo_mask_plugin.data import SHAPES_VAL, default_shapes_root, generate_shapes_dataset, register_shapes_dataset
@@ -88,7 +90,8 @@ def run_demo(
 
     steps.begin("mask_train", f"train the mask branch with Detectron2's DefaultTrainer ({DEMO_CONFIG})")
     d2_dir = output_dir / "detectron2"
-    d2_opts = ["MODEL.YOLO.WEIGHTS", str(best_pt), "OUTPUT_DIR", str(d2_dir), *(opts or [])]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    d2_opts = ["MODEL.YOLO.WEIGHTS", str(best_pt), "MODEL.DEVICE", device, "OUTPUT_DIR", str(d2_dir), *(opts or [])]
     args = argparse.Namespace(
         config_file=engine.get_config_file(DEMO_CONFIG), opts=d2_opts, eval_only=False, resume=True,
         num_gpus=1, num_machines=1, machine_rank=0, dist_url="auto",
