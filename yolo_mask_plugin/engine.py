@@ -48,6 +48,7 @@ def build_cfg(config_file: str, opts: list[str] | None = None) -> CfgNode:
 
 def setup(args: argparse.Namespace) -> CfgNode:
     """Config from train_net-style `args` (`config_file`, `opts`), frozen, with Detectron2's default_setup."""
+    args.config_file = get_config_file(args.config_file)  # default_setup logs and copies the file itself
     cfg = build_cfg(args.config_file, args.opts)
     cfg.freeze()
     default_setup(cfg, args)

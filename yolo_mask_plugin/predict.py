@@ -43,7 +43,7 @@ def load_image_bgr(path: Path) -> np.ndarray:
     """Any PIL-readable image as HxWx3 BGR uint8: grayscale is replicated, alpha dropped, EXIF applied."""
     try:
         return read_image(str(path), format="BGR")
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, ImportError) as e:  # Ultralytics' PIL patch may try pi_heif
         raise ValueError(f"image {str(path)!r} cannot be read as an image: {e}") from e
 
 
