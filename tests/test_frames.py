@@ -1,6 +1,7 @@
 """Box and image mapping between Detectron2's resized frame and YOLO's letterboxed input."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -55,3 +56,35 @@ def test_one_pixel_image_letterboxes():
     lb = Letterbox(1, 1, 64)
     out = lb.apply_image(torch.ones(3, 1, 1))
     assert out.shape == (3, 64, 64) and torch.all(out == 1)
+
+
+def test_proposal_generator_boxes_equal_ultralytics_own_pipeline(shapes_root, yolo_checkpoint, tmp_path):
+    """Two-branch mode: Detectron2-normalised BGR in, boxes out, equal to LetterBox -> YOLO -> NMS -> scale_boxes."""
+    from ultralytics.utils.nms import non_max_suppression
+    from ultralytics.utils.ops import scale_boxes
+
+    from tests.conftest import small_cfg
+    from yolo_mask_plugin.adapters import load_yolo
+    from yolo_mask_plugin.engine import Trainer
+
+    cfg = small_cfg(
+        "shapes/yolo_mask_two_branch_R_50_FPN.yaml", shapes_root, tmp_path, "MODEL.YOLO.WEIGHTS", str(yolo_checkpoint),
+        "INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "128", "MODEL.YOLO.CONF_THRESH_TEST", "0.001",
+    )
+    model = Trainer.build_model(cfg).eval()
+    image_rgb = np.asarray(cv2.imread(str(shapes_root / "images" / "val" / "000001.png")))[16:112, :, ::-1].copy()
+    assert image_rgb.shape == (96, 128, 3)
+    with torch.no_grad():
+        image_bgr = torch.from_numpy(image_rgb[:, :, ::-1].copy()).permute(2, 0, 1)
+        images = model.preprocess_image([{"image": image_bgr}])
+        ours = model.proposal_generator(images, {})[0][0]
+
+        yolo = load_yolo(str(yolo_checkpoint))
+        letterboxed = LetterBox(new_shape=(128, 128), auto=False)(image=image_rgb)
+        x = torch.from_numpy(letterboxed).permute(2, 0, 1)[None].float() / 255
+        theirs = non_max_suppression(yolo(x), conf_thres=0.001, iou_thres=0.5, max_det=cfg.TEST.DETECTIONS_PER_IMAGE)[0]
+        theirs[:, :4] = scale_boxes((128, 128), theirs[:, :4], (96, 128))
+
+    assert len(theirs) > 0 and len(ours) == len(theirs)
+    torch.testing.assert_close(ours.proposal_boxes.tensor, theirs[:, :4], atol=1e-3, rtol=0)
+    torch.testing.assert_close(ours.scores, theirs[:, 4], atol=1e-5, rtol=0)
