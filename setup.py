@@ -6,7 +6,7 @@ would clash with the PyPI package of that name.
 
 detectron2 and ultralytics are deliberately not in `install_requires`: detectron2 is not on PyPI by
 its name and users build it from source, and `pip install -e .` must never replace the detectron2 or
-ultralytics a user already has. `yolo_mask_plugin.compat` checks both at import with a clear message.
+ultralytics a user already has; importing the plugin without them fails with Python's own ImportError.
 """
 from setuptools import setup
 
