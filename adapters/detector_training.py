@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import torch
 from ultralytics import YOLO
 
 
@@ -29,7 +30,11 @@ def train_yolo_detector(
     os.environ.setdefault("YOLO_OFFLINE", "1")
     args = {"plots": False, "exist_ok": True, "verbose": False, **train_args}
     yolo = YOLO(model, task="detect")
-    yolo.train(data=str(data_yaml), project=str(Path(project).absolute()), name=name, **args)
+    threads = torch.get_num_threads()
+    try:
+        yolo.train(data=str(data_yaml), project=str(Path(project).absolute()), name=name, **args)
+    finally:  # Ultralytics' CPU training sets torch to cpu_count - 1 threads for good; what runs next needs them all
+        torch.set_num_threads(threads)
     best = Path(yolo.trainer.best)
     if not best.is_file():  # Ultralytics saves best.pt after the first epoch; no file means training broke off
         raise RuntimeError(f"Ultralytics training of {model!r} finished without writing {best}")
