@@ -87,7 +87,8 @@ def split_yolo(model: DetectionModel) -> YOLOParts:
     layers = nn.ModuleList(list(model.model)[:-1])
     size = max(head_strides)
     with torch.no_grad():  # every layer's output shape, from a tiny forward pass
-        shapes = [m.shape for m in run_layers(layers, set(model.save), list(range(len(layers))), torch.zeros(1, 3, size, size))]
+        outputs = run_layers(layers, set(model.save), list(range(len(layers))), torch.zeros(1, 3, size, size))
+    shapes = [m.shape for m in outputs]
     maps = {}
     fine_stride = min(head_strides) // 2
     body = range(min(head_inputs))

@@ -2,7 +2,8 @@
 
 1. generate the dataset (COCO json + Ultralytics YOLO-seg, same images);
 2. train YOLO on it with Ultralytics' own trainer;
-3. train the mask branch with Detectron2's DefaultTrainer (single-pass config, YOLO frozen), and evaluate with COCOEvaluator (bbox + segm AP, DefaultTrainer's EvalHook), write `metrics.json`;
+3. train the mask branch with Detectron2's DefaultTrainer (single-pass config, YOLO frozen), and evaluate
+   with COCOEvaluator (bbox + segm AP, DefaultTrainer's EvalHook), write `metrics.json`;
 4. draw overlays of validation images with Detectron2's Visualizer.
 Finished steps are reused when the demo runs again into the same folder (a finished YOLO run, the
 Detectron2 checkpoints via `resume`), so an interrupted demo never loses a finished checkpoint.
@@ -60,9 +61,8 @@ class _Steps:
         return self.seconds
 
 
-def _train_yolo(data_yaml: Path, output_dir: Path, epochs: int | None) -> Path:
+def _train_yolo(data_yaml: Path, output_dir: Path, train_args: dict) -> Path:
     """Ultralytics training, skipped when this folder already holds a finished run with the same settings."""
-    train_args = {**YOLO_TRAIN_ARGS, **({"epochs": epochs} if epochs else {})}
     marker = output_dir / "yolo" / "finished.json"
     best = output_dir / "yolo" / "weights" / "best.pt"
     if marker.is_file() and json.loads(marker.read_text()) == train_args and best.is_file():
@@ -87,7 +87,8 @@ def run_demo(
     register_shapes_dataset(data_root)
 
     steps.begin("yolo_train", "train YOLO with Ultralytics' trainer")
-    best_pt = _train_yolo(data_root / "shapes-seg.yaml", output_dir, yolo_epochs)
+    yolo_train_args = {**YOLO_TRAIN_ARGS, **({"epochs": yolo_epochs} if yolo_epochs else {})}
+    best_pt = _train_yolo(data_root / "shapes-seg.yaml", output_dir, yolo_train_args)
 
     steps.begin(
         "mask_train_and_eval",
@@ -101,18 +102,16 @@ def run_demo(
         config_file=engine.get_config_file(DEMO_CONFIG), opts=d2_opts, eval_only=False, resume=True,
         num_gpus=1, num_machines=1, machine_rank=0, dist_url="auto",
     )
-    cfg = engine.setup(args)
-    trainer = engine.Trainer(cfg)
-    trainer.resume_or_load(resume=True)
-    trainer.train()
-
-    results = getattr(trainer, "_last_eval_results", None) or engine.Trainer.test(cfg, trainer.model)
+    results = engine.main(args)
+    if not results:  # nothing evaluated (e.g. a finished run resumed past its last iteration): evaluate it
+        results = engine.main(argparse.Namespace(**{**vars(args), "eval_only": True}))
 
     steps.begin("overlays", f"overlays of {NUM_OVERLAYS} validation images (confidence {OVERLAY_CONFIDENCE})")
-    predict_cfg = cfg.clone()
-    predict_cfg.defrost()
-    predict_cfg.MODEL.WEIGHTS = str(d2_dir / "model_final.pth")
-    predict_cfg.MODEL.YOLO.CONF_THRESH_TEST = OVERLAY_CONFIDENCE
+    predict_cfg = engine.build_cfg(DEMO_CONFIG, [
+        *d2_opts, "MODEL.WEIGHTS", str(d2_dir / "model_final.pth"),
+        "MODEL.YOLO.CONF_THRESH_TEST", str(OVERLAY_CONFIDENCE),
+    ])
+    predict_cfg.freeze()
     val_images = sorted((data_root / "images" / "val").iterdir())[:NUM_OVERLAYS]
     predict_images(predict_cfg, [str(p) for p in val_images], output_dir / "overlays")
 
@@ -122,13 +121,13 @@ def run_demo(
         "bbox": dict(results.get("bbox", {})),
         "segm": dict(results.get("segm", {})),
         "yolo_checkpoint": str(best_pt),
-        "yolo_train_args": {**YOLO_TRAIN_ARGS, **({"epochs": yolo_epochs} if yolo_epochs else {})},
+        "yolo_train_args": yolo_train_args,
         "detectron2_config": DEMO_CONFIG,
         "detectron2_opts": d2_opts,
         "wall_time_s": steps.done(),
     }
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    ap = {task: f"{metrics[task]['AP']:.1f}" if "AP" in metrics[task] else "n/a (no detections)" for task in ("segm", "bbox")}
+    ap = {t: f"{metrics[t]['AP']:.1f}" if "AP" in metrics[t] else "n/a (no detections)" for t in ("segm", "bbox")}
     print(
         f"\n[demo] segm AP {ap['segm']}, bbox AP {ap['bbox']} on {SHAPES_VAL}; "
         f"{metrics['wall_time_s']['total']:.0f} s in all. Metrics: {output_dir / 'metrics.json'}, "

@@ -25,6 +25,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 def list_images(inputs: Iterable[str]) -> list[Path]:
     """Files as given, and the images inside any directory, sorted; a path that does not exist is an error."""
+    inputs = list(inputs)
     images: list[Path] = []
     for name in inputs:
         path = Path(name)
@@ -35,7 +36,7 @@ def list_images(inputs: Iterable[str]) -> list[Path]:
         else:
             raise FileNotFoundError(f"input {name!r} is neither an image file nor a directory")
     if not images:
-        raise ValueError(f"no images found in {list(inputs)}")
+        raise ValueError(f"no images found in {inputs}")
     return images
 
 
