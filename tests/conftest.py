@@ -55,8 +55,10 @@ def small_cfg(config_name: str, shapes_root: Path, output_dir: Path, *opts: str)
             "INPUT.MIN_SIZE_TRAIN", f"({TEST_IMAGE_SIZE},)", "INPUT.MAX_SIZE_TRAIN", str(TEST_IMAGE_SIZE),
             "INPUT.MIN_SIZE_TEST", str(TEST_IMAGE_SIZE), "INPUT.MAX_SIZE_TEST", str(TEST_IMAGE_SIZE),
             "MODEL.YOLO.IMAGE_SIZE", str(TEST_IMAGE_SIZE), "MODEL.DEVICE", "cpu",
-            # a one-epoch YOLO is rarely confident: keep all its boxes so every stage sees some
-            "MODEL.YOLO.CONF_THRESH_TRAIN", "0.0", "MODEL.YOLO.CONF_THRESH_TEST", "0.0", "OUTPUT_DIR", str(output_dir),
+            # a one-epoch YOLO (and a 3-iteration box head) is rarely confident: keep all their boxes so every
+            # stage, and COCOEvaluator's segm task, sees some (it reports only bbox when nothing is detected)
+            "MODEL.YOLO.CONF_THRESH_TRAIN", "0.0", "MODEL.YOLO.CONF_THRESH_TEST", "0.0",
+            "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0", "SEED", "0", "OUTPUT_DIR", str(output_dir),
             *opts,
         ],
     )
