@@ -1,0 +1,57 @@
+"""`YOLOMaskModel`: an Ultralytics `DetectionModel` with the RoIAlign FCN mask branch on its detect head's maps.
+
+The detector is unchanged (a YOLO detection checkpoint loads into it as is); the mask branch pools the
+P3/P4/P5 maps the detect head returns as "feats" (in training, and in eval as the second output), so the image
+goes through YOLO once. Masks are predicted after NMS, for the kept boxes only, by `mask_probs`.
+"""
+from __future__ import annotations
+
+import torch
+from ultralytics.nn.modules.head import Detect
+from ultralytics.nn.tasks import DetectionModel
+
+from yolo_mask_plugin.adapters.loss import YOLOMaskLoss
+from yolo_mask_plugin.mask_branch import RoIMaskBranch
+
+
+class YOLOMaskModel(DetectionModel):
+    def __init__(self, cfg: str | dict = "yolo11n.yaml", ch: int = 3, nc: int | None = None, verbose: bool = True):
+        """A YOLO detection yaml (or dict) plus an optional `mask_head:` mapping (keys of `MASK_HEAD_DEFAULTS`)."""
+        super().__init__(cfg, ch=ch, nc=nc, verbose=False)
+        head = self.model[-1]
+        if type(head) is not Detect or getattr(head, "one2one_cv2", None) is not None:
+            raise ValueError(
+                f"YOLO-mask needs a YOLO detection model with a one-to-many Detect head (e.g. yolo11n.yaml / "
+                f"yolo11n.pt); this model has a {type(head).__name__} head{' (end-to-end)' if head.end2end else ''}"
+            )
+        channels = [branch[0].conv.in_channels for branch in head.cv2]
+        strides = [int(s) for s in head.stride.tolist()]
+        self.mask_head = RoIMaskBranch(channels, strides, num_classes=head.nc, **self.yaml.get("mask_head", {}))
+        self.yaml["mask_head"] = dict(self.mask_head.spec)  # what a reload or a Detectron2 config must match
+        if verbose:
+            self.info()
+
+    def init_criterion(self):
+        return YOLOMaskLoss(self)
+
+    def mask_probs(
+        self, feats: list[torch.Tensor], boxes: list[torch.Tensor], classes: list[torch.Tensor]
+    ) -> list[torch.Tensor]:
+        """Per image, (N_i, R, R) mask probabilities of its xyxy boxes in input pixels (the detect head's frame)."""
+        return self.mask_head.mask_probs(feats, boxes, classes)
+
+
+def find_mask_model(model: torch.nn.Module, what: str) -> YOLOMaskModel:
+    """The `YOLOMaskModel` in `model`: itself, wrapped by EMA/DDP, or the `.model` AutoBackend runs; else a clear error."""
+    inner = getattr(model, "model", None)
+    for candidate in (model, inner):
+        if isinstance(candidate, torch.nn.Module):
+            found = next((m for m in candidate.modules() if isinstance(m, YOLOMaskModel)), None)
+            if found is not None:
+                return found
+    got = type(inner if isinstance(inner, torch.nn.Module) else model).__name__
+    raise TypeError(
+        f"{what} needs a YOLO-mask model (YOLOMaskModel, trained with YOLOMaskTrainer), got a {got}: a stock "
+        "YOLO-seg or detect checkpoint has no RoIAlign mask head; validate it with YOLO(...).val() instead, "
+        "or fine-tune a detect checkpoint with YOLOMask('<detect>.pt').train(...)"
+    )

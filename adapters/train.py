@@ -1,0 +1,52 @@
+"""`YOLOMaskTrainer`: Ultralytics' segmentation trainer, training a `YOLOMaskModel`.
+
+Subclassing `SegmentationTrainer` keeps its loader (images with instance masks), its metrics (Box and Mask
+columns) and everything else of Ultralytics' training loop. What differs:
+  * the model is `YOLOMaskModel`; a detection checkpoint (`yolo11n.pt`, `best.pt` of a detect run) initialises
+    the detector and the mask head starts fresh; `freeze=` names YOLO layers (`model.<i>.`), so the mask head always trains;
+  * ground-truth masks come one per instance at input resolution: `overlap_mask=False` (the default overlap map
+    keeps only the visible part of each instance and `mask_ratio=1` instead of 4 (the mask head crops each
+    box at up to 28 px, finer than a 1/4-resolution map), so the targets are the same Detectron2 builds;
+  * on the CPU it trains with all the threads torch had, not Ultralytics' cpu_count - 1;
+  * one more train argument, `mask` (mask loss gain, see `args.py`), next to `box`/`cls`/`dfl`.
+"""
+from __future__ import annotations
+
+from copy import copy
+
+import torch
+
+from ultralytics.models.yolo.segment import SegmentationTrainer
+from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
+
+from yolo_mask_plugin.adapters.args import with_mask_args
+from yolo_mask_plugin.adapters.mask_model import YOLOMaskModel
+from yolo_mask_plugin.adapters.val import YOLOMaskValidator
+
+GT_MASK_ARGS = {"overlap_mask": False, "mask_ratio": 1}
+
+
+class YOLOMaskTrainer(SegmentationTrainer):
+    def __init__(self, cfg=DEFAULT_CFG, overrides: dict | None = None, _callbacks: dict | None = None):
+        overrides = dict(overrides or {})
+        for key, value in GT_MASK_ARGS.items():
+            if key in overrides and overrides[key] != value:
+                LOGGER.warning(f"YOLO-mask trains on per-instance masks: {key}={overrides[key]} ignored, using {value}")
+            overrides[key] = value
+        threads = torch.get_num_threads()
+        super().__init__(with_mask_args(cfg), overrides, _callbacks)
+        if self.device.type == "cpu":  # Ultralytics leaves one core idle (cpu_count - 1 threads); use them all
+            torch.set_num_threads(threads)
+
+    def get_model(self, cfg: str | dict | None = None, weights=None, verbose: bool = True) -> YOLOMaskModel:
+        model = self.set_model_names_for_load(
+            YOLOMaskModel(cfg, nc=self.data["nc"], ch=self.data["channels"], verbose=verbose and RANK == -1)
+        )
+        if weights:
+            model.load(weights)  # detector (and mask head, from a YOLO-mask checkpoint) by matching names/shapes
+        return model
+
+    def get_validator(self) -> YOLOMaskValidator:
+        return YOLOMaskValidator(
+            self.test_loader, save_dir=self.save_dir, args=copy(self.args), _callbacks=self.callbacks
+        )
