@@ -22,6 +22,8 @@ class YOLOMaskPredictor(SegmentationPredictor):
 
     def construct_results(self, preds, img, orig_imgs, feats) -> list[Results]:
         mask_model = find_mask_model(self.model, "YOLOMaskPredictor")
+        for p in preds:  # the mask is predicted and pasted for the same box, clipped as Detectron2 clips it
+            p[:, :4] = ops.clip_boxes(p[:, :4], img.shape[2:])
         probs = mask_model.mask_probs(feats, [p[:, :4] for p in preds], [p[:, 5] for p in preds])
         return [
             self.construct_result(pred, prob, img, orig_img, img_path)

@@ -73,6 +73,8 @@ class YOLOParts:
     # Maps a Detectron2 backbone can expose, named p<log2(stride)>: the head's inputs (p3-p5 for YOLO11) and,
     # when the body has one, its last map at half the finest head stride (p2), for sharper masks.
     maps: dict[str, FeatureMap]
+    # The checkpoint's trained RoIAlign mask branch (`RoIMaskBranch`) when it is a YOLO-mask checkpoint.
+    mask_branch: nn.Module | None = None
 
     @property
     def head_maps(self) -> list[str]:
@@ -98,7 +100,8 @@ def split_yolo(model: DetectionModel) -> YOLOParts:
     for i, stride in zip(head_inputs, head_strides):
         maps[f"p{int(math.log2(stride))}"] = FeatureMap(i, stride, shapes[i][1])
     return YOLOParts(
-        layers=layers, save=set(model.save), head_inputs=head_inputs, head=head, names=dict(model.names), maps=maps
+        layers=layers, save=set(model.save), head_inputs=head_inputs, head=head, names=dict(model.names), maps=maps,
+        mask_branch=getattr(model, "mask_head", None),
     )
 
 

@@ -5,11 +5,21 @@ Everything is generated or trained here, offline; nothing is downloaded.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
+import matplotlib
 import pytest
 
+# Offline, without download attempts: Ultralytics looks for its label font (Arial.ttf) in YOLO_CONFIG_DIR before
+# fetching it, so the tests give it a local font (matplotlib's DejaVu Sans) under that name. Set before
+# Ultralytics is imported: it reads YOLO_CONFIG_DIR once.
 os.environ.setdefault("YOLO_OFFLINE", "1")
+if "YOLO_CONFIG_DIR" not in os.environ:
+    os.environ["YOLO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="yolo-config-")
+    shutil.copy(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf",
+                Path(os.environ["YOLO_CONFIG_DIR"]) / "Arial.ttf")
 
 import yolo_mask_plugin  # noqa: E402,F401  (registers the components)
 from yolo_mask_plugin.data import generate_shapes_dataset, register_shapes_dataset  # noqa: E402
@@ -29,19 +39,12 @@ def shapes_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def yolo_checkpoint(shapes_root, tmp_path_factory) -> Path:
     """`best.pt` from one epoch of Ultralytics' own trainer: a real checkpoint file, loaded from a path."""
-    import ultralytics.data.utils
-
     from yolo_mask_plugin.adapters.detector_training import train_yolo_detector
 
-    check_font = ultralytics.data.utils.check_font
-    ultralytics.data.utils.check_font = lambda *a, **k: None  # would try to fetch Arial.ttf
-    try:
-        return train_yolo_detector(
-            shapes_root / "shapes-seg.yaml", tmp_path_factory.mktemp("ultralytics"), epochs=1,
-            imgsz=TEST_IMAGE_SIZE, batch=8, workers=0, device="cpu", val=False,
-        )
-    finally:
-        ultralytics.data.utils.check_font = check_font
+    return train_yolo_detector(
+        shapes_root / "shapes-seg.yaml", tmp_path_factory.mktemp("ultralytics"), epochs=1,
+        imgsz=TEST_IMAGE_SIZE, batch=8, workers=0, device="cpu", val=False,
+    )
 
 
 def small_cfg(config_name: str, shapes_root: Path, output_dir: Path, *opts: str):

@@ -3,13 +3,10 @@ from __future__ import annotations
 
 import json
 
-import ultralytics.data.utils
-
 from yolo_mask_plugin.demo import NUM_OVERLAYS, run_demo
 
 
-def test_demo_runs_every_step_and_reuses_finished_yolo(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(ultralytics.data.utils, "check_font", lambda *a, **k: None)  # would fetch Arial.ttf
+def test_demo_runs_every_step_and_reuses_finished_yolo(tmp_path, capsys):
     opts = ["SOLVER.MAX_ITER", "2", "DATALOADER.NUM_WORKERS", "0", "MODEL.YOLO.CONF_THRESH_TEST", "0.0"]
     metrics = run_demo(str(tmp_path / "demo"), data_root=str(tmp_path / "shapes"), yolo_epochs=1, opts=opts)
 

@@ -37,6 +37,9 @@ def add_yolo_mask_config(cfg: CN) -> CN:
     # 1x1 convs bringing every pooled level to this width, needed when levels differ in width (YOLO's
     # P3/P4/P5 do). 0: no laterals (ResNet-FPN levels already share 256 channels).
     cfg.MODEL.YOLO.MASK_HEAD.LATERAL_CHANNELS = 0
+    # With build_yolo_backbone and a YOLO-mask checkpoint (trained by YOLOMaskTrainer) as MODEL.YOLO.WEIGHTS,
+    # start the mask branch from the checkpoint's (the config must then describe that head); False: a new head.
+    cfg.MODEL.YOLO.MASK_HEAD.INIT_FROM_WEIGHTS = True
     return cfg
 
 

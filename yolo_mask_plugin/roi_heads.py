@@ -15,9 +15,11 @@ from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY, ROIHeads, build_ma
 from detectron2.structures import ImageList, Instances
 from torch import nn
 
+from yolo_mask_plugin.checkpoint_mask_head import check_config_matches, copy_mask_branch
 from yolo_mask_plugin.config import require_yolo_mask_config
 from yolo_mask_plugin.fcn_head import LevelLaterals
 from yolo_mask_plugin.registration import register_once
+from yolo_mask_plugin.yolo_source import load_yolo_parts
 
 
 @register_once(ROI_HEADS_REGISTRY)
@@ -69,6 +71,11 @@ class YOLOMaskROIHeads(ROIHeads):
             mask_head=build_mask_head(cfg, ShapeSpec(channels=width, height=resolution, width=resolution)),
             detections_per_image=cfg.TEST.DETECTIONS_PER_IMAGE,
         )
+        if cfg.MODEL.BACKBONE.NAME == "build_yolo_backbone" and cfg.MODEL.YOLO.MASK_HEAD.INIT_FROM_WEIGHTS:
+            parts = load_yolo_parts(cfg)
+            if parts.mask_branch is not None:  # a YOLO-mask checkpoint: its head runs on these same YOLO maps
+                check_config_matches(cfg, parts.mask_branch.spec, parts.head_maps)
+                copy_mask_branch(parts.mask_branch, ret["mask_laterals"], ret["mask_head"].fcn)
         return ret
 
     def forward(

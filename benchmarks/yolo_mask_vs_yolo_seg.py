@@ -1,0 +1,179 @@
+"""YOLO-mask (RoIAlign FCN mask head) vs stock Ultralytics YOLO-seg, on the embedded shapes dataset.
+
+Both are trained here by Ultralytics' trainer with the same YOLO size, image size, epochs and recipe, then:
+  * accuracy: each model's own Ultralytics validator on the val split with `save_txt=True`, which switches
+    Ultralytics to its native-resolution mask path: predicted and ground-truth masks are compared at the full
+    input resolution (imgsz), not at the 1/4-resolution default; Box and Mask mAP50-95 / mAP50;
+  * latency (CPU, one process, same thread count): a 640x640 validation image, model forward + NMS (top 10
+    detections) + masks at 640x640, models interleaved, median and p90 of `--runs` after `--warmup` runs each:
+    YOLO detect alone (the same detector, no mask branch), YOLO-mask, YOLO-seg. Models are fused (Conv+BN) as
+    Ultralytics fuses them for inference.
+Finished training runs are reused (`<output>/<name>/finished.json`), so a rerun only measures.
+
+    python benchmarks/yolo_mask_vs_yolo_seg.py --output-dir output/bench_seg
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import ultralytics
+from ultralytics import YOLO
+from ultralytics.data.augment import LetterBox
+from ultralytics.nn.tasks import load_checkpoint
+from ultralytics.utils import nms, ops
+
+from yolo_mask_plugin.adapters import YOLOMask
+from yolo_mask_plugin.adapters.detector_training import train_ultralytics
+from yolo_mask_plugin.data import default_shapes_root, generate_shapes_dataset
+from yolo_mask_plugin.demo import YOLO_TRAIN_ARGS
+from yolo_mask_plugin.paste import paste_masks
+
+LATENCY_SIZE = 640
+LATENCY_DETECTIONS = 10
+
+
+def train_once(name: str, model_factory, model_file: str, data_yaml: Path, output_dir: Path, args: dict) -> Path:
+    marker = output_dir / name / "finished.json"
+    best = output_dir / name / "weights" / "best.pt"
+    settings = {"model": model_file, **args}
+    if marker.is_file() and json.loads(marker.read_text()) == settings and best.is_file():
+        print(f"reusing the finished run {best}")
+        return best
+    start = time.perf_counter()
+    best = train_ultralytics(model_factory(model_file), data_yaml, output_dir, name, **args)
+    marker.write_text(json.dumps({**settings}))
+    (output_dir / name / "train_seconds.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
+    return best
+
+
+def accuracy(model, data_yaml: Path, imgsz: int, output_dir: Path, name: str) -> dict:
+    metrics = model.val(
+        data=str(data_yaml), imgsz=imgsz, batch=8, device="cpu", plots=False, save_txt=True,
+        project=str(output_dir), name=f"{name}_val", exist_ok=True, verbose=False,
+    )
+    r = metrics.results_dict
+    return {
+        "mask_mAP50_95": r["metrics/mAP50-95(M)"], "mask_mAP50": r["metrics/mAP50(M)"],
+        "box_mAP50_95": r["metrics/mAP50-95(B)"], "box_mAP50": r["metrics/mAP50(B)"],
+    }
+
+
+def latency_input(image_path: Path) -> torch.Tensor:
+    image = LetterBox((LATENCY_SIZE, LATENCY_SIZE), auto=False)(image=cv2.imread(str(image_path)))
+    return torch.from_numpy(np.ascontiguousarray(image[..., ::-1].transpose(2, 0, 1))).float()[None] / 255
+
+
+def top_detections(outputs: torch.Tensor, nc: int) -> torch.Tensor:
+    return nms.non_max_suppression(outputs, 0.0, 0.7, nc=nc, max_det=LATENCY_DETECTIONS)[0]
+
+
+def run_detect(model, x):
+    outputs, _ = model(x)
+    return top_detections(outputs, 0)
+
+
+def run_yolo_mask(model, x):
+    outputs, raw = model(x)
+    det = top_detections(outputs, 0)
+    probs = model.mask_probs(raw["feats"], [det[:, :4]], [det[:, 5]])[0]
+    return paste_masks(probs, det[:, :4], tuple(x.shape[2:]))
+
+
+def run_yolo_seg(model, x):
+    outputs, raw = model(x)
+    proto = raw["proto"] if isinstance(raw, dict) else raw[1]
+    det = top_detections(outputs, len(model.names))
+    return ops.process_mask(proto[0], det[:, 6:], det[:, :4], x.shape[2:], upsample=True)
+
+
+def latency(runs: dict, x: torch.Tensor, warmup: int, repeats: int) -> dict:
+    """Interleaved timing: each round runs every model once, in turn."""
+    times = {name: [] for name in runs}
+    with torch.inference_mode():
+        for name, (fn, model) in runs.items():
+            for _ in range(warmup):
+                fn(model, x)
+            count = len(fn(model, x))
+            if count != LATENCY_DETECTIONS:
+                raise RuntimeError(f"{name} gave {count} detections, the benchmark needs {LATENCY_DETECTIONS}")
+        for _ in range(repeats):
+            for name, (fn, model) in runs.items():
+                start = time.perf_counter()
+                fn(model, x)
+                times[name].append((time.perf_counter() - start) * 1000)
+    return {n: {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90))} for n, t in times.items()}
+
+
+def fused(best: Path):
+    model, _ = load_checkpoint(best)
+    return model.float().fuse().eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output-dir", default="output/bench_yolo_mask_vs_yolo_seg")
+    parser.add_argument("--data-root", default=None, help="shapes dataset folder (generated if missing)")
+    parser.add_argument("--yolo", default="yolo11n", help="YOLO size: <name>.yaml and <name>-seg.yaml")
+    parser.add_argument("--epochs", type=int, default=YOLO_TRAIN_ARGS["epochs"])
+    parser.add_argument("--imgsz", type=int, default=YOLO_TRAIN_ARGS["imgsz"])
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--result", default="benchmarks/results/yolo_mask_vs_yolo_seg.json")
+    args = parser.parse_args()
+    threads = torch.get_num_threads()  # Ultralytics' CPU val/train leave torch at cpu_count - 1 threads
+
+    output_dir = Path(args.output_dir).absolute()
+    data_root = generate_shapes_dataset(Path(args.data_root or default_shapes_root()).absolute())
+    data_yaml = data_root / "shapes-seg.yaml"
+    train_args = {
+        **{k: v for k, v in YOLO_TRAIN_ARGS.items() if k != "model"}, "epochs": args.epochs, "imgsz": args.imgsz,
+    }
+    runs = {
+        "yolo_mask": train_once("yolo_mask", YOLOMask, f"{args.yolo}.yaml", data_yaml, output_dir, train_args),
+        "yolo_seg": train_once("yolo_seg", YOLO, f"{args.yolo}-seg.yaml", data_yaml, output_dir, train_args),
+    }
+    result = {
+        "dataset": str(data_root), "train_args": train_args, "yolo": args.yolo,
+        "train_seconds": {n: float((output_dir / n / "train_seconds.txt").read_text()) for n in runs
+                          if (output_dir / n / "train_seconds.txt").is_file()},
+        "accuracy": {
+            "yolo_mask": accuracy(YOLOMask(runs["yolo_mask"]), data_yaml, args.imgsz, output_dir, "yolo_mask"),
+            "yolo_seg": accuracy(YOLO(runs["yolo_seg"]), data_yaml, args.imgsz, output_dir, "yolo_seg"),
+        },
+    }
+    torch.set_num_threads(threads)
+    image = sorted((data_root / "images" / "val").iterdir())[0]
+    mask_model, seg_model = fused(runs["yolo_mask"]), fused(runs["yolo_seg"])
+    timings = latency(
+        {
+            "yolo_detect": (run_detect, mask_model),  # the same detector, its mask branch never runs
+            "yolo_mask": (run_yolo_mask, mask_model),
+            "yolo_seg": (run_yolo_seg, seg_model),
+        },
+        latency_input(image), args.warmup, args.runs,
+    )
+    result["latency"] = {
+        "input": f"{LATENCY_SIZE}x{LATENCY_SIZE}, {LATENCY_DETECTIONS} detections, masks at input resolution",
+        "threads": torch.get_num_threads(), "runs": args.runs, "warmup": args.warmup, "ms": timings,
+        "yolo_mask_over_detect": timings["yolo_mask"]["median_ms"] / timings["yolo_detect"]["median_ms"],
+        "yolo_mask_over_yolo_seg": timings["yolo_mask"]["median_ms"] / timings["yolo_seg"]["median_ms"],
+    }
+    result["machine"] = {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
+                         "ultralytics": ultralytics.__version__}
+    acc = result["accuracy"]
+    result["mask_mAP50_95_gain_points"] = 100 * (acc["yolo_mask"]["mask_mAP50_95"] - acc["yolo_seg"]["mask_mAP50_95"])
+    out = Path(args.result)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

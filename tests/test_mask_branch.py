@@ -1,0 +1,63 @@
+"""The framework-neutral mask branch computes what Detectron2 computes, so one head serves both shells."""
+from __future__ import annotations
+
+import pytest
+import torch
+from detectron2.modeling.poolers import ROIPooler
+from detectron2.structures import BitMasks, Boxes
+
+from yolo_mask_plugin.mask_branch import MASK_HEAD_DEFAULTS, RoIMaskBranch
+from yolo_mask_plugin.mask_loss import crop_mask_targets, mask_bce_loss
+from yolo_mask_plugin.roi_align import MultiLevelRoIAlign
+
+
+def _random_boxes(n: int, size: int, generator: torch.Generator) -> torch.Tensor:
+    xy = torch.rand(n, 2, generator=generator) * size * 0.7
+    wh = 2 + torch.rand(n, 2, generator=generator) * size * 0.6  # 2 px to most of the image: every level
+    return torch.cat([xy, xy + wh], dim=1)
+
+
+def test_multilevel_roialign_equals_detectron2_roipooler_v2():
+    g = torch.Generator().manual_seed(0)
+    size, strides = 256, [8, 16, 32]
+    features = [torch.randn(2, 16, size // s, size // s, generator=g) for s in strides]
+    boxes = [_random_boxes(40, size, g), _random_boxes(25, size, g)]
+    ours = MultiLevelRoIAlign(strides, 14)(features, boxes)
+    d2 = ROIPooler(14, tuple(1.0 / s for s in strides), 0, "ROIAlignV2")(features, [Boxes(b) for b in boxes])
+    assert ours.shape == (65, 16, 14, 14)
+    torch.testing.assert_close(ours, d2)
+
+
+def test_mask_targets_equal_detectron2_crop_and_resize():
+    g = torch.Generator().manual_seed(1)
+    masks = torch.rand(5, 64, 80, generator=g) > 0.5
+    boxes = _random_boxes(12, 64, g)
+    index = torch.randint(0, 5, (12,), generator=g)
+    ours = crop_mask_targets(masks.to(torch.uint8), index, boxes, 28)
+    d2 = torch.stack([BitMasks(masks[i : i + 1]).crop_and_resize(b[None], 28)[0] for i, b in zip(index, boxes)])
+    assert torch.equal(ours.bool(), d2)
+
+
+def test_class_specific_masks_use_each_box_class_map():
+    logits = torch.zeros(3, 4, 2, 2)
+    logits[torch.arange(3), torch.tensor([2, 0, 3])] = 5.0  # the right map is confident, the others unsure
+    targets = torch.ones(3, 2, 2)
+    right = mask_bce_loss(logits, targets, torch.tensor([2, 0, 3]))
+    wrong = mask_bce_loss(logits, targets, torch.tensor([1, 1, 1]))
+    assert right < 0.01 < wrong
+
+
+def test_branch_refuses_unknown_spec_keys():
+    with pytest.raises(ValueError, match="unknown mask_head keys.*conv_width"):
+        RoIMaskBranch([64, 128, 256], [8, 16, 32], num_classes=4, conv_width=32)
+
+
+def test_branch_gives_per_image_probabilities():
+    branch = RoIMaskBranch([8, 16, 32], [8, 16, 32], num_classes=3, class_agnostic=False, conv_dim=32,
+                           lateral_channels=32)
+    features = [torch.randn(2, c, 64 // s, 64 // s) for c, s in zip([8, 16, 32], [8, 16, 32])]
+    boxes = [torch.tensor([[0.0, 0, 30, 30], [10, 10, 60, 50]]), torch.zeros(0, 4)]
+    probs = branch.mask_probs(features, boxes, [torch.tensor([0, 2]), torch.zeros(0)])
+    r = MASK_HEAD_DEFAULTS["output_resolution"]
+    assert [p.shape for p in probs] == [(2, r, r), (0, r, r)]
+    assert ((probs[0] > 0) & (probs[0] < 1)).all()

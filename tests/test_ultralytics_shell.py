@@ -1,0 +1,255 @@
+"""YOLO-mask through Ultralytics' own trainer, validator and predictor, and the same checkpoint in Detectron2.
+
+Every model here is trained by Ultralytics' trainer on the generated shapes data, on the CPU, and loaded back
+from the files it wrote. The detection checkpoint they start from is the session's `yolo_checkpoint`.
+"""
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from detectron2.engine import DefaultPredictor
+from ultralytics import YOLO
+from ultralytics.nn.tasks import load_checkpoint
+from torchvision.ops import box_iou
+from ultralytics.utils import ops
+
+from yolo_mask_plugin.adapters import YOLOMask, YOLOMaskModel, YOLOMaskTrainer
+from yolo_mask_plugin.adapters.detector_training import train_ultralytics
+from yolo_mask_plugin.engine import build_cfg
+
+from .conftest import TEST_IMAGE_SIZE
+
+TRAIN_ARGS = {"imgsz": TEST_IMAGE_SIZE, "batch": 8, "workers": 0, "device": "cpu", "seed": 0}
+
+
+def _results_csv(save_dir: Path) -> list[dict[str, float]]:
+    with open(save_dir / "results.csv") as f:
+        return [{k.strip(): float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="session")
+def frozen_detector_run(shapes_root, yolo_checkpoint, tmp_path_factory):
+    """YOLO-mask fine-tuned from a detection checkpoint with the whole detector frozen (`freeze=` every layer)."""
+    model = YOLOMask(str(yolo_checkpoint))
+    seen = {}
+
+    def on_train_start(trainer):
+        net = trainer.model
+        seen["mask_head"] = {k: v.clone() for k, v in net.mask_head.state_dict().items()}
+        seen["trainable"] = {n for n, p in net.named_parameters() if p.requires_grad}
+        seen["threads"] = torch.get_num_threads()
+
+    model.add_callback("on_train_start", on_train_start)
+    threads = torch.get_num_threads()
+    best = train_ultralytics(
+        model, shapes_root / "shapes-seg.yaml", tmp_path_factory.mktemp("yolo_mask"), "frozen",
+        epochs=3, freeze=len(model.model.model), optimizer="AdamW", lr0=0.005, warmup_epochs=0, **TRAIN_ARGS,
+    )
+    return SimpleNamespace(best=best, save_dir=best.parent.parent, seen=seen, threads=threads, model=model)
+
+
+def test_finetune_from_detection_checkpoint_trains_only_the_mask_head(frozen_detector_run, yolo_checkpoint):
+    run = frozen_detector_run
+    assert run.seen["trainable"] and all(n.startswith("mask_head.") for n in run.seen["trainable"])
+    trained, _ = load_checkpoint(run.best)
+    detector, _ = load_checkpoint(yolo_checkpoint)
+    assert isinstance(trained, YOLOMaskModel)
+    for (name, p), (_, q) in zip(trained.model.named_parameters(), detector.model.named_parameters()):
+        torch.testing.assert_close(p, q, msg=f"frozen detector parameter {name} changed")
+    # every FCN tensor trained, and the P3 lateral: at 128 px every box is under 224 px, so the FPN rule
+    # (Detectron2's ROIPooler's) pools all of them from the finest level
+    changed = {k: (trained.mask_head.state_dict()[k] - v).abs().max().item() for k, v in run.seen["mask_head"].items()
+               if k.startswith(("fcn.", "laterals.convs.0."))}
+    assert min(changed.values()) > 1e-3, changed
+
+
+def test_mask_loss_is_reported_in_training_and_validation(frozen_detector_run):
+    rows = _results_csv(frozen_detector_run.save_dir)
+    assert len(rows) == 3
+    assert all(r["train/mask_loss"] > 0 and r["val/mask_loss"] > 0 for r in rows)
+    assert rows[-1]["train/mask_loss"] < rows[0]["train/mask_loss"]
+    assert {"metrics/mAP50-95(M)", "metrics/mAP50(M)", "metrics/mAP50-95(B)"} <= set(rows[0])
+
+
+def test_cpu_training_uses_every_thread(frozen_detector_run):
+    assert frozen_detector_run.seen["threads"] == frozen_detector_run.threads
+
+
+def test_yolo_detect_model_trains_with_the_yolo_mask_trainer_and_mask_gain(shapes_root, yolo_checkpoint, tmp_path):
+    model = YOLO(str(yolo_checkpoint))
+    model.train(data=str(shapes_root / "shapes-seg.yaml"), trainer=YOLOMaskTrainer, epochs=1, mask=0.0,
+                project=str(tmp_path), name="gain0", plots=False, **TRAIN_ARGS)
+    rows = _results_csv(tmp_path / "gain0")
+    assert rows[0]["train/mask_loss"] == 0.0 and rows[0]["train/box_loss"] > 0
+    trained, _ = load_checkpoint(tmp_path / "gain0" / "weights" / "best.pt")
+    assert isinstance(trained, YOLOMaskModel)
+
+
+def test_loss_has_the_same_keys_in_eval_mode_and_handles_images_without_instances():
+    model = YOLOMaskModel("yolo11n.yaml", nc=4, verbose=False)
+    model.args = SimpleNamespace(box=7.5, cls=0.5, dfl=1.5, mask=2.5, overlap_mask=False)
+    masks = torch.zeros(2, 64, 64)
+    masks[0, 10:30, 10:40] = 1
+    masks[1, 40:60, 5:25] = 1
+    batch = {"img": torch.rand(3, 3, 64, 64), "batch_idx": torch.tensor([0.0, 2.0]), "cls": torch.tensor([[1.0], [3.0]]),
+             "bboxes": torch.tensor([[25 / 64, 20 / 64, 30 / 64, 20 / 64], [15 / 64, 50 / 64, 20 / 64, 20 / 64]]),
+             "masks": masks}  # image 1 has no instance
+    model.train()
+    loss, items = model.loss(batch)
+    assert set(items) == {"box_loss", "cls_loss", "dfl_loss", "mask_loss"} and items["mask_loss"] > 0
+    loss.sum().backward()
+    assert model.mask_head.fcn.predictor.weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        _, eval_items = model.loss(batch, model(batch["img"]))
+    assert set(eval_items) == set(items)
+    empty = {**batch, "batch_idx": torch.zeros(0), "cls": torch.zeros(0, 1), "bboxes": torch.zeros(0, 4),
+             "masks": torch.zeros(0, 64, 64)}
+    model.train()
+    loss, items = model.loss(empty)
+    assert torch.isfinite(loss).all() and items["mask_loss"] == 0
+
+
+def test_validator_reports_mask_metrics_at_both_resolutions(frozen_detector_run, shapes_root, tmp_path):
+    model = YOLOMask(str(frozen_detector_run.best))
+    common = dict(data=str(shapes_root / "shapes-seg.yaml"), imgsz=TEST_IMAGE_SIZE, batch=4, device="cpu",
+                  plots=False, conf=0.001, project=str(tmp_path), exist_ok=True)
+    quarter = model.val(name="quarter", **common).results_dict
+    full = model.val(name="full", save_txt=True, **common).results_dict
+    for metrics in (quarter, full):
+        assert {"metrics/mAP50-95(M)", "metrics/mAP50-95(B)"} <= set(metrics)
+    assert quarter["metrics/mAP50-95(B)"] == pytest.approx(full["metrics/mAP50-95(B)"])  # boxes do not change
+    label_files = list((tmp_path / "full" / "labels").glob("*.txt"))
+    assert label_files and all(len(line.split()) > 5 for f in label_files for line in f.read_text().splitlines())
+
+
+def test_predictor_masks_in_input_and_original_frames(frozen_detector_run, shapes_root, tmp_path):
+    image = cv2.imread(str(sorted((shapes_root / "images" / "val").iterdir())[0]))
+    image = cv2.resize(image[: TEST_IMAGE_SIZE * 3 // 4], None, fx=2, fy=2)  # 192 x 256: letterboxed, rescaled
+    path = tmp_path / "wide.png"
+    cv2.imwrite(str(path), image)
+    model = YOLOMask(str(frozen_detector_run.best))
+    common = dict(imgsz=TEST_IMAGE_SIZE, conf=0.001, max_det=20, device="cpu", verbose=False)
+    small = model.predict(str(path), **common)[0]
+    retina = model.predict(str(path), retina_masks=True, **common)[0]
+    assert small.masks is not None and retina.masks is not None
+    assert tuple(retina.masks.data.shape[1:]) == image.shape[:2]
+    assert tuple(small.masks.data.shape[1:]) == (96, 128)  # Ultralytics' letterboxed input
+    torch.testing.assert_close(small.boxes.xyxy, retina.boxes.xyxy)
+    upscaled = ops.scale_masks(small.masks.data[None].float(), image.shape[:2])[0] > 0.5
+    both = retina.masks.data.bool()
+    big = both.flatten(1).sum(1) > 200
+    iou = (upscaled & both).flatten(1).sum(1) / (upscaled | both).flatten(1).sum(1).clamp(min=1)
+    assert big.any() and (iou[big] > 0.8).all()
+    assert retina.plot().shape == image.shape and small.plot().shape == image.shape
+
+
+def test_same_checkpoint_gives_the_same_detections_and_masks_in_detectron2(frozen_detector_run, shapes_root):
+    """Ultralytics' predictor and Detectron2's DefaultPredictor (yolo_mask_ultralytics.yaml) on one image.
+
+    Every box NMS keeps (confidence 0) is compared: the weakly trained test detector is rarely sure of
+    anything, and a low threshold gives many boxes to compare. Detections are matched by class and box, since fused
+    (Ultralytics) and unfused (Detectron2) Conv+BN may order near-equal scores differently.
+    """
+    best = str(frozen_detector_run.best)
+    image_path = str(sorted((shapes_root / "images" / "val").iterdir())[1])
+    conf, iou, max_det = 0.0, 0.5, 300
+    ours = YOLOMask(best).predict(image_path, imgsz=TEST_IMAGE_SIZE, conf=conf, iou=iou, max_det=max_det,
+                                  retina_masks=True, device="cpu", verbose=False)[0]
+    cfg = build_cfg("yolo_mask_ultralytics.yaml", [
+        "MODEL.YOLO.WEIGHTS", best, "MODEL.ROI_HEADS.NUM_CLASSES", "4", "MODEL.DEVICE", "cpu",
+        "INPUT.MIN_SIZE_TEST", str(TEST_IMAGE_SIZE), "INPUT.MAX_SIZE_TEST", str(TEST_IMAGE_SIZE),
+        "MODEL.YOLO.CONF_THRESH_TEST", str(conf), "MODEL.YOLO.NMS_THRESH", str(iou),
+        "TEST.DETECTIONS_PER_IMAGE", str(max_det),
+    ])
+    d2 = DefaultPredictor(cfg)(cv2.imread(image_path))["instances"]
+    assert len(d2) == len(ours.boxes) > 10
+    # one to one, by class and box (NMS is per class, and clipping can make two boxes equal)
+    similar = (box_iou(d2.pred_boxes.tensor, ours.boxes.xyxy) > 0.999) & (
+        d2.pred_classes[:, None] == ours.boxes.cls.long()[None]
+    )
+    match = []
+    for i in range(len(d2)):
+        free = [j for j in torch.nonzero(similar[i]).flatten().tolist() if j not in match]
+        assert free, f"Detectron2 detection {i} has no counterpart in Ultralytics' results"
+        match.append(min(free, key=lambda j: abs(d2.scores[i].item() - ours.boxes.conf[j].item())))
+    torch.testing.assert_close(d2.scores, ours.boxes.conf[match], atol=1e-3, rtol=0)
+    a, b = d2.pred_masks, ours.masks.data.bool()[match]
+    mask_iou = (a & b).flatten(1).sum(1) / (a | b).flatten(1).sum(1).clamp(min=1)
+    assert (mask_iou >= 0.99).all(), mask_iou
+
+
+def test_detectron2_config_must_describe_the_checkpoint_head(frozen_detector_run):
+    from detectron2.modeling import build_model
+
+    cfg = build_cfg("yolo_mask_ultralytics.yaml", [
+        "MODEL.YOLO.WEIGHTS", str(frozen_detector_run.best), "MODEL.ROI_HEADS.NUM_CLASSES", "4",
+        "MODEL.DEVICE", "cpu", "MODEL.ROI_MASK_HEAD.CONV_DIM", "256",
+    ])
+    with pytest.raises(ValueError, match=r"CONV_DIM=256 \(checkpoint: 64\).*INIT_FROM_WEIGHTS"):
+        build_model(cfg)
+    cfg.defrost()
+    cfg.MODEL.YOLO.MASK_HEAD.INIT_FROM_WEIGHTS = False
+    assert build_model(cfg).roi_heads.mask_head.fcn.predictor.in_channels == 256
+
+
+def test_checkpoint_reloads_by_import_path_in_a_fresh_interpreter(frozen_detector_run):
+    code = (
+        "from ultralytics.nn.tasks import load_checkpoint; import sys; "
+        f"m, _ = load_checkpoint({str(frozen_detector_run.best)!r}); "
+        "print(type(m).__module__, type(m).__name__, sys.modules['yolo_mask_plugin.adapters.train'].__file__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[:2] == ["yolo_mask_plugin.adapters.mask_model", "YOLOMaskModel"]
+    assert YOLOMaskTrainer.__module__ == "yolo_mask_plugin.adapters.train"  # Ultralytics DDP imports it by path
+
+
+def test_boxes_only_dataset_is_refused_for_lack_of_masks(shapes_root, tmp_path):
+    root = tmp_path / "boxes"
+    for split in ("train", "val"):
+        (root / "labels" / split).mkdir(parents=True)
+        shutil.copytree(shapes_root / "images" / split, root / "images" / split)  # Ultralytics resolves links
+        for label in (shapes_root / "labels" / split).glob("*.txt"):
+            rows = []
+            for line in label.read_text().splitlines():
+                cls, *xy = line.split()
+                xy = np.array(xy, dtype=float).reshape(-1, 2)
+                (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
+                rows.append(f"{cls} {(x0 + x1) / 2:.6f} {(y0 + y1) / 2:.6f} {x1 - x0:.6f} {y1 - y0:.6f}")
+            (root / "labels" / split / label.name).write_text("\n".join(rows) + "\n")
+    data = root / "boxes.yaml"
+    data.write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames: {{0: a, 1: b, 2: c, 3: d}}\n")
+    with pytest.raises(ValueError, match="segment"):
+        YOLOMask("yolo11n.yaml").train(data=str(data), epochs=1, project=str(tmp_path), plots=False, **TRAIN_ARGS)
+
+
+def test_images_without_instances_train(shapes_root, tmp_path):
+    root = tmp_path / "sparse"
+    for split in ("train", "val"):
+        shutil.copytree(shapes_root / "images" / split, root / "images" / split)  # Ultralytics resolves links
+        (root / "labels" / split).mkdir(parents=True)
+        for i, label in enumerate(sorted((shapes_root / "labels" / split).glob("*.txt"))):
+            (root / "labels" / split / label.name).write_text("" if i % 2 else label.read_text())
+    data = root / "sparse.yaml"
+    data.write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames: {{0: a, 1: b, 2: c, 3: d}}\n")
+    best = train_ultralytics(YOLOMask("yolo11n.yaml"), data, tmp_path, "sparse", epochs=1, **TRAIN_ARGS)
+    assert np.isfinite(list(_results_csv(best.parent.parent)[0].values())).all()
+
+
+def test_stock_yolo_seg_checkpoint_is_refused_clearly(shapes_root, tmp_path):
+    seg = YOLO("yolo11n-seg.yaml")
+    seg.save(tmp_path / "seg.pt")
+    with pytest.raises(TypeError, match="needs a YOLO-mask model.*SegmentationModel"):
+        YOLOMask(str(tmp_path / "seg.pt")).val(data=str(shapes_root / "shapes-seg.yaml"), imgsz=TEST_IMAGE_SIZE,
+                                               device="cpu", plots=False, project=str(tmp_path))
+    with pytest.raises(ValueError, match="needs a YOLO detection model.*Segment head"):
+        YOLOMaskModel("yolo11n-seg.yaml", verbose=False)
