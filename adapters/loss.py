@@ -23,6 +23,7 @@ class YOLOMaskLoss(v8DetectionLoss):
     def __init__(self, model, tal_topk: int = 10):
         super().__init__(model, tal_topk)
         self.mask_head = model.mask_head
+        self.mask_features = model.mask_features
         self.loss_names = (*self.loss_names, "mask_loss")
         self.mask_gain = float(getattr(self.hyp, MASK_GAIN_ARG, DEFAULT_MASK_GAIN))
 
@@ -32,7 +33,8 @@ class YOLOMaskLoss(v8DetectionLoss):
         )
         pred_distri = preds["boxes"].permute(0, 2, 1).contiguous()
         boxes_pred = self.bbox_decode(anchor_points, pred_distri).detach() * stride_tensor  # input pixels
-        mask_loss = self.mask_loss(preds["feats"], batch, fg_mask, target_gt_idx, boxes_pred) * self.mask_gain
+        mask_loss = self.mask_loss(self.mask_features(preds), batch, fg_mask, target_gt_idx, boxes_pred)
+        mask_loss = mask_loss * self.mask_gain
         items["mask_loss"] = mask_loss.detach()
         batch_size = pred_distri.shape[0]
         return torch.cat([det_loss, mask_loss[None]]) * batch_size, items
@@ -52,7 +54,7 @@ class YOLOMaskLoss(v8DetectionLoss):
                 "YOLO-mask trains on one mask per instance: set overlap_mask=False (YOLOMaskTrainer does); "
                 f"got masks of shape {tuple(masks.shape)} for {len(batch_idx)} instances"
             )
-        input_hw = torch.tensor(feats[0].shape[2:], device=self.device) * self.stride[0]
+        input_hw = torch.tensor(feats[-1].shape[2:], device=self.device) * self.stride[-1]
         boxes_gt = xywh2xyxy(batch["bboxes"].to(self.device)) * input_hw[[1, 0, 1, 0]]
         gt_classes = batch["cls"].view(-1).to(self.device)
         rois, gt_index = [], []

@@ -1,8 +1,9 @@
 """`YOLOMaskModel`: an Ultralytics `DetectionModel` with the RoIAlign FCN mask branch on its detect head's maps.
 
 The detector is unchanged (a YOLO detection checkpoint loads into it as is); the mask branch pools the
-P3/P4/P5 maps the detect head returns as "feats" (in training, and in eval as the second output), so the image
-goes through YOLO once. Masks are predicted after NMS, for the kept boxes only, by `mask_probs`.
+P3/P4/P5 maps the detect head returns as "feats" (in training, and in eval as the second output), and with
+`pool_p2` also YOLO's stride-4 body map, added to that output as "p2"; the image goes through YOLO once.
+Masks are predicted after NMS, for the kept boxes only, by `mask_probs`.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from ultralytics.nn.modules.head import Detect
 from ultralytics.nn.tasks import DetectionModel
 
 from yolo_mask_plugin.adapters.loss import YOLOMaskLoss
-from yolo_mask_plugin.mask_branch import RoIMaskBranch
+from yolo_mask_plugin.adapters.yolo_model import split_yolo
+from yolo_mask_plugin.mask_branch import MASK_HEAD_DEFAULTS, RoIMaskBranch
 
 
 class YOLOMaskModel(DetectionModel):
@@ -24,21 +26,45 @@ class YOLOMaskModel(DetectionModel):
                 f"YOLO-mask needs a YOLO detection model with a one-to-many Detect head (e.g. yolo11n.yaml / "
                 f"yolo11n.pt); this model has a {type(head).__name__} head{' (end-to-end)' if head.end2end else ''}"
             )
+        spec = {**MASK_HEAD_DEFAULTS, **self.yaml.get("mask_head", {})}
         channels = [branch[0].conv.in_channels for branch in head.cv2]
         strides = [int(s) for s in head.stride.tolist()]
-        self.mask_head = RoIMaskBranch(channels, strides, num_classes=head.nc, **self.yaml.get("mask_head", {}))
+        self.p2_layer = None
+        if spec["pool_p2"]:
+            p2 = split_yolo(self).maps.get("p2")
+            if p2 is None:
+                raise ValueError("mask_head pool_p2: this YOLO has no stride-4 body map")
+            self.p2_layer = p2.layer
+            channels, strides = [p2.channels, *channels], [p2.stride, *strides]
+            self.model[p2.layer].register_forward_hook(self._keep_p2)
+        self.mask_head = RoIMaskBranch(channels, strides, num_classes=head.nc, **spec)
         self.yaml["mask_head"] = dict(self.mask_head.spec)  # what a reload or a Detectron2 config must match
         if verbose:
             self.info()
 
+    def _keep_p2(self, module, inputs, output) -> None:
+        self._p2 = output
+
+    def predict(self, x, *args, **kwargs):
+        """Ultralytics' forward; with `pool_p2`, the detect head's output dict also carries the "p2" map."""
+        out = super().predict(x, *args, **kwargs)
+        if getattr(self, "p2_layer", None) is not None and "_p2" in self.__dict__:
+            raw = out[1] if isinstance(out, tuple) else out
+            if isinstance(raw, dict):
+                raw["p2"] = self.__dict__.pop("_p2")
+        return out
+
+    def mask_features(self, raw: dict) -> list[torch.Tensor]:
+        """The maps the mask branch pools, finest first, from the detect head's output dict."""
+        return [raw["p2"], *raw["feats"]] if self.p2_layer is not None else list(raw["feats"])
+
     def init_criterion(self):
         return YOLOMaskLoss(self)
 
-    def mask_probs(
-        self, feats: list[torch.Tensor], boxes: list[torch.Tensor], classes: list[torch.Tensor]
-    ) -> list[torch.Tensor]:
-        """Per image, (N_i, R, R) mask probabilities of its xyxy boxes in input pixels (the detect head's frame)."""
-        return self.mask_head.mask_probs(feats, boxes, classes)
+    def mask_probs(self, raw: dict, boxes: list[torch.Tensor], classes: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Per image, (N_i, R, R) mask probabilities of its xyxy boxes in input pixels (the detect head's frame),
+        from the detect head's output dict (`raw`: the second output in eval mode)."""
+        return self.mask_head.mask_probs(self.mask_features(raw), boxes, classes)
 
 
 def find_mask_model(model: torch.nn.Module, what: str) -> YOLOMaskModel:

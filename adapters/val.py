@@ -31,15 +31,14 @@ class YOLOMaskValidator(SegmentationValidator):
 
     def postprocess(self, preds) -> list[dict[str, torch.Tensor]]:
         outputs, raw = preds[0], preds[1]
-        feats = raw["feats"]
-        input_hw = [int(s * self.mask_model.stride[0]) for s in feats[0].shape[2:]]
+        input_hw = [int(s * self.mask_model.stride[0]) for s in raw["feats"][0].shape[2:]]
         detections = DetectionValidator.postprocess(self, outputs)
         for d in detections:
             del d["extra"]
             for key in ("bboxes", "conf", "cls"):  # NMS sorts by confidence
                 d[key] = d[key][:MAX_MASKS]
             d["bboxes"] = ops.clip_boxes(d["bboxes"], input_hw)  # the box the mask is predicted for and pasted in
-        probs = self.mask_model.mask_probs(feats, [d["bboxes"] for d in detections], [d["cls"] for d in detections])
+        probs = self.mask_model.mask_probs(raw, [d["bboxes"] for d in detections], [d["cls"] for d in detections])
         scale = 1 if self.process is ops.process_mask_native else 4  # where the stock path compares masks
         mask_hw = (input_hw[0] // scale, input_hw[1] // scale)
         for d, p in zip(detections, probs):

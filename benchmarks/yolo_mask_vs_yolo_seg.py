@@ -8,7 +8,8 @@ Both are trained here by Ultralytics' trainer with the same YOLO size, image siz
     detections) + masks at 640x640, models interleaved, median and p90 of `--runs` after `--warmup` runs each:
     YOLO detect alone (the same detector, no mask branch), YOLO-mask, YOLO-seg. Models are fused (Conv+BN) as
     Ultralytics fuses them for inference.
-Finished training runs are reused (`<output>/<name>/finished.json`), so a rerun only measures.
+Finished training runs are reused (`<output>/<name>/finished.json`), so a rerun only measures. Mask head
+variants (`--mask-head pool_p2=true output_resolution=56`) train as their own run, `yolo_mask_<changes>`.
 
     python benchmarks/yolo_mask_vs_yolo_seg.py --output-dir output/bench_seg
 """
@@ -24,15 +25,17 @@ import cv2
 import numpy as np
 import torch
 import ultralytics
+import yaml
 from ultralytics import YOLO
 from ultralytics.data.augment import LetterBox
-from ultralytics.nn.tasks import load_checkpoint
+from ultralytics.nn.tasks import load_checkpoint, yaml_model_load
 from ultralytics.utils import nms, ops
 
 from yolo_mask_plugin.adapters import YOLOMask
 from yolo_mask_plugin.adapters.detector_training import train_ultralytics
 from yolo_mask_plugin.data import default_shapes_root, generate_shapes_dataset
 from yolo_mask_plugin.demo import YOLO_TRAIN_ARGS
+from yolo_mask_plugin.mask_branch import MASK_HEAD_DEFAULTS
 from yolo_mask_plugin.paste import paste_masks
 
 LATENCY_SIZE = 640
@@ -51,6 +54,27 @@ def train_once(name: str, model_factory, model_file: str, data_yaml: Path, outpu
     marker.write_text(json.dumps({**settings}))
     (output_dir / name / "train_seconds.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
     return best
+
+
+def mask_model_yaml(yolo: str, changes: list[str], output_dir: Path) -> tuple[str, str]:
+    """The YOLO-mask model file and run name: `<yolo>.yaml`, or a copy with a `mask_head:` of `changes`."""
+    if not changes:
+        return f"{yolo}.yaml", "yolo_mask"
+    mask_head = dict(_key_value(c) for c in changes)
+    unknown = sorted(set(mask_head) - set(MASK_HEAD_DEFAULTS))
+    if unknown:
+        raise SystemExit(f"--mask-head: unknown keys {unknown}; known: {sorted(MASK_HEAD_DEFAULTS)}")
+    name = "yolo_mask_" + "_".join(f"{k}{v}" for k, v in mask_head.items())
+    path = output_dir / f"{yolo}-{name}.yaml"  # keeps "<yolo>" first: Ultralytics reads the scale from the name
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        yaml.safe_dump({**yaml_model_load(f"{yolo}.yaml"), "mask_head": mask_head}, f, sort_keys=False)
+    return str(path), name
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    key, _, value = text.partition("=")
+    return key, yaml.safe_load(value)
 
 
 def accuracy(model, data_yaml: Path, imgsz: int, output_dir: Path, name: str) -> dict:
@@ -82,7 +106,7 @@ def run_detect(model, x):
 def run_yolo_mask(model, x):
     outputs, raw = model(x)
     det = top_detections(outputs, 0)
-    probs = model.mask_probs(raw["feats"], [det[:, :4]], [det[:, 5]])[0]
+    probs = model.mask_probs(raw, [det[:, :4]], [det[:, 5]])[0]
     return paste_masks(probs, det[:, :4], tuple(x.shape[2:]))
 
 
@@ -125,6 +149,8 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, default=YOLO_TRAIN_ARGS["imgsz"])
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--mask-head", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="mask_head settings of the YOLO-mask model (see MASK_HEAD_DEFAULTS)")
     parser.add_argument("--result", default="benchmarks/results/yolo_mask_vs_yolo_seg.json")
     args = parser.parse_args()
     threads = torch.get_num_threads()  # Ultralytics' CPU val/train leave torch at cpu_count - 1 threads
@@ -135,16 +161,18 @@ def main() -> None:
     train_args = {
         **{k: v for k, v in YOLO_TRAIN_ARGS.items() if k != "model"}, "epochs": args.epochs, "imgsz": args.imgsz,
     }
+    mask_model_file, mask_run = mask_model_yaml(args.yolo, args.mask_head, output_dir)
     runs = {
-        "yolo_mask": train_once("yolo_mask", YOLOMask, f"{args.yolo}.yaml", data_yaml, output_dir, train_args),
+        "yolo_mask": train_once(mask_run, YOLOMask, mask_model_file, data_yaml, output_dir, train_args),
         "yolo_seg": train_once("yolo_seg", YOLO, f"{args.yolo}-seg.yaml", data_yaml, output_dir, train_args),
     }
     result = {
         "dataset": str(data_root), "train_args": train_args, "yolo": args.yolo,
-        "train_seconds": {n: float((output_dir / n / "train_seconds.txt").read_text()) for n in runs
-                          if (output_dir / n / "train_seconds.txt").is_file()},
+        "mask_head": dict(load_checkpoint(runs["yolo_mask"])[0].mask_head.spec),
+        "train_seconds": {n: float((r.parent.parent / "train_seconds.txt").read_text()) for n, r in runs.items()
+                          if (r.parent.parent / "train_seconds.txt").is_file()},
         "accuracy": {
-            "yolo_mask": accuracy(YOLOMask(runs["yolo_mask"]), data_yaml, args.imgsz, output_dir, "yolo_mask"),
+            "yolo_mask": accuracy(YOLOMask(runs["yolo_mask"]), data_yaml, args.imgsz, output_dir, mask_run),
             "yolo_seg": accuracy(YOLO(runs["yolo_seg"]), data_yaml, args.imgsz, output_dir, "yolo_seg"),
         },
     }

@@ -253,3 +253,21 @@ def test_stock_yolo_seg_checkpoint_is_refused_clearly(shapes_root, tmp_path):
                                                device="cpu", plots=False, project=str(tmp_path))
     with pytest.raises(ValueError, match="needs a YOLO detection model.*Segment head"):
         YOLOMaskModel("yolo11n-seg.yaml", verbose=False)
+
+
+def test_pool_p2_adds_yolos_stride_4_map_and_survives_a_checkpoint(tmp_path):
+    from ultralytics.nn.tasks import yaml_model_load
+
+    from yolo_mask_plugin.checkpoint_mask_head import mask_head_opts
+
+    model = YOLOMaskModel({**yaml_model_load("yolo11n.yaml"), "mask_head": {"pool_p2": True}}, nc=4, verbose=False)
+    assert model.mask_head.pooler.strides == [4, 8, 16, 32] and len(model.mask_head.laterals.convs) == 4
+    torch.save({"model": model}, tmp_path / "p2.pt")
+    reloaded, _ = load_checkpoint(tmp_path / "p2.pt")
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        _, raw = reloaded.eval()(x)
+        probs = reloaded.mask_probs(raw, [torch.tensor([[4.0, 4.0, 40.0, 36.0]])], [torch.tensor([1.0])])
+    assert raw["p2"].shape[-2:] == (16, 16) and probs[0].shape == (1, 28, 28)
+    opts = mask_head_opts(reloaded.mask_head.spec, ["p3", "p4", "p5"])
+    assert opts[opts.index("MODEL.ROI_HEADS.IN_FEATURES") + 1] == "['p2', 'p3', 'p4', 'p5']"

@@ -13,8 +13,10 @@ from torch import nn
 POOLER_TYPE = "ROIAlignV2"  # RoIAlign with aligned=True, as `MultiLevelRoIAlign`
 
 
-def mask_head_opts(spec: dict, in_features: list[str]) -> list[str]:
-    """Detectron2 config opts (for `merge_from_list` / the command line) describing a `RoIMaskBranch` spec."""
+def mask_head_opts(spec: dict, head_maps: list[str]) -> list[str]:
+    """Detectron2 config opts (for `merge_from_list` / the command line) describing a `RoIMaskBranch` spec
+    that pools the detect head's maps `head_maps` (and the backbone's p2 with `pool_p2`)."""
+    in_features = ["p2", *head_maps] if spec["pool_p2"] else list(head_maps)
     values = {
         "MODEL.ROI_HEADS.IN_FEATURES": list(in_features),
         "MODEL.ROI_MASK_HEAD.NAME": "YOLOMaskFCNHead",
@@ -31,9 +33,9 @@ def mask_head_opts(spec: dict, in_features: list[str]) -> list[str]:
     return [str(x) for key, value in values.items() for x in (key, value)]
 
 
-def check_config_matches(cfg: CfgNode, spec: dict, in_features: list[str]) -> None:
+def check_config_matches(cfg: CfgNode, spec: dict, head_maps: list[str]) -> None:
     """A clear error when the config describes another mask head than the checkpoint's."""
-    opts = mask_head_opts(spec, in_features)
+    opts = mask_head_opts(spec, head_maps)
     wrong = []
     for key, expected in zip(opts[::2], opts[1::2]):
         node = cfg

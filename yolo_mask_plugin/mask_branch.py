@@ -24,6 +24,9 @@ MASK_HEAD_DEFAULTS = {
     "sampling_ratio": 0,
     "class_agnostic": True,
     "norm": "GN",  # YOLO's feature scale depends on the model and its training; GN makes it not matter
+    # Also pool YOLO's stride-4 body map (P2) next to the detect head's maps: boxes under 112 px (the FPN
+    # rule) then pool a grid twice as fine. Read by the model that feeds the branch, not by the branch.
+    "pool_p2": False,
 }
 
 
