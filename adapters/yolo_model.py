@@ -88,7 +88,7 @@ def split_yolo(model: DetectionModel) -> YOLOParts:
     head_strides = [int(s) for s in head.stride.tolist()]
     layers = nn.ModuleList(list(model.model)[:-1])
     size = max(head_strides)
-    training = layers.training
+    training = model.training
     layers.eval()  # every layer's output shape, from a tiny forward pass that leaves BatchNorm statistics alone
     with torch.no_grad():
         outputs = run_layers(layers, set(model.save), list(range(len(layers))), torch.zeros(1, 3, size, size))

@@ -4,6 +4,7 @@ Everything is generated or trained here, offline; nothing is downloaded.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -18,6 +19,7 @@ import pytest
 os.environ.setdefault("YOLO_OFFLINE", "1")
 if "YOLO_CONFIG_DIR" not in os.environ:
     os.environ["YOLO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="yolo-config-")
+    atexit.register(shutil.rmtree, os.environ["YOLO_CONFIG_DIR"], ignore_errors=True)
     shutil.copy(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf",
                 Path(os.environ["YOLO_CONFIG_DIR"]) / "Arial.ttf")
 
