@@ -56,7 +56,7 @@ class YOLOMaskModel(DetectionModel):
 
     def mask_features(self, raw: dict) -> list[torch.Tensor]:
         """The maps the mask branch pools, finest first, from the detect head's output dict."""
-        return [raw["p2"], *raw["feats"]] if self.p2_layer is not None else list(raw["feats"])
+        return [raw["p2"], *raw["feats"]] if getattr(self, "p2_layer", None) is not None else list(raw["feats"])
 
     def init_criterion(self):
         return YOLOMaskLoss(self)
