@@ -5,7 +5,7 @@ columns) and everything else of Ultralytics' training loop. What differs:
   * the model is `YOLOMaskModel`; a detection checkpoint (`yolo11n.pt`, `best.pt` of a detect run) initialises
     the detector and the mask head starts fresh; `freeze=` names YOLO layers (`model.<i>.`), so the mask head always trains;
   * ground-truth masks come one per instance at input resolution: `overlap_mask=False` (the default overlap map
-    keeps only the visible part of each instance and `mask_ratio=1` instead of 4 (the mask head crops each
+    keeps only the visible part of each instance) and `mask_ratio=1` instead of 4 (the mask head crops each
     box at up to 28 px, finer than a 1/4-resolution map), so the targets are the same Detectron2 builds;
   * on the CPU it trains with all the threads torch had, not Ultralytics' cpu_count - 1;
   * one more train argument, `mask` (mask loss gain, see `args.py`), next to `box`/`cls`/`dfl`.

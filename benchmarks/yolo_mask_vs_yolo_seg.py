@@ -51,7 +51,7 @@ def train_once(name: str, model_factory, model_file: str, data_yaml: Path, outpu
         return best
     start = time.perf_counter()
     best = train_ultralytics(model_factory(model_file), data_yaml, output_dir, name, **args)
-    marker.write_text(json.dumps({**settings}))
+    marker.write_text(json.dumps(settings))
     (output_dir / name / "train_seconds.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
     return best
 
