@@ -1,4 +1,4 @@
-"""`yolo-mask`: data | train | eval | predict | demo.
+"""`yolo-mask`: data | train | eval | predict | demo | compare.
 
 `train` and `eval` take exactly the arguments of Detectron2's `tools/train_net.py` (they are built from
 `default_argument_parser`) and run through `launch`, so `--num-gpus`, `--resume`, `--eval-only` and
@@ -55,6 +55,25 @@ def _demo(args: argparse.Namespace) -> None:
     run_demo(args.output_dir, data_root=args.data_root, yolo_epochs=args.yolo_epochs, opts=args.opts)
 
 
+def _compare(args: argparse.Namespace) -> None:
+    from yolo_mask_plugin.compare import CocoSplit, CompareBudget, run_compare
+
+    splits = [args.train_json, args.train_images, args.val_json, args.val_images]
+    if any(splits) and not all(splits):
+        raise SystemExit("yolo-mask compare: give all of --train-json --train-images --val-json --val-images, or none")
+    train = CocoSplit(args.train_json, args.train_images) if all(splits) else None
+    val = CocoSplit(args.val_json, args.val_images) if all(splits) else None
+    budget = CompareBudget(
+        imgsz=args.imgsz, yolo_epochs=args.yolo_epochs, yolo_batch=args.yolo_batch, d2_iters=args.iters,
+        d2_batch=args.d2_batch, seed=args.seed, workers=args.workers,
+    )
+    run_compare(
+        args.output_dir, train, val, budget, yolo=args.yolo, yolo_weights=args.yolo_weights,
+        mask_rcnn_weights=args.mask_rcnn_weights, speed_images=args.speed_images, warmup_images=args.warmup_images,
+        grid_images=args.grid_images,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yolo-mask", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -85,6 +104,31 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-root", help="shapes dataset folder (default: as for `yolo-mask data`)")
     demo.add_argument("--yolo-epochs", type=int, default=None, help="Ultralytics epochs (default: the demo's)")
     demo.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="Detectron2 config KEY VALUE pairs")
+
+    from yolo_mask_plugin.compare.run import CompareBudget
+
+    defaults = CompareBudget()
+    compare = commands.add_parser(
+        "compare", help="Mask R-CNN vs YOLO-mask (two designs) vs YOLO-seg on one dataset: one evaluator, one report",
+    )
+    compare.add_argument("--output-dir", default="output/compare", help="runs, report.md, results.json, PNGs")
+    compare.add_argument("--train-json", help="COCO instances json of the train split (default: embedded shapes)")
+    compare.add_argument("--train-images", help="folder the train json's file_names are relative to")
+    compare.add_argument("--val-json", help="COCO instances json of the val split")
+    compare.add_argument("--val-images", help="folder the val json's file_names are relative to")
+    compare.add_argument("--imgsz", type=int, default=defaults.imgsz, help="input size (long side) of every model")
+    compare.add_argument("--yolo-epochs", type=int, default=defaults.yolo_epochs, help="Ultralytics epochs")
+    compare.add_argument("--yolo-batch", type=int, default=defaults.yolo_batch)
+    compare.add_argument("--iters", type=int, default=defaults.d2_iters, help="Detectron2 iterations")
+    compare.add_argument("--d2-batch", type=int, default=defaults.d2_batch, help="Detectron2 images per iteration")
+    compare.add_argument("--seed", type=int, default=defaults.seed)
+    compare.add_argument("--workers", type=int, default=defaults.workers, help="data-loader workers")
+    compare.add_argument("--yolo", default="yolo11n", help="YOLO size: <yolo>.yaml and <yolo>-seg.yaml")
+    compare.add_argument("--yolo-weights", help="pretrained YOLO .pt both YOLO models start from")
+    compare.add_argument("--mask-rcnn-weights", help="pretrained Detectron2 weights (.pkl/.pth) both ResNets start from")
+    compare.add_argument("--speed-images", type=int, default=20, help="val images timed per model")
+    compare.add_argument("--warmup-images", type=int, default=3)
+    compare.add_argument("--grid-images", type=int, default=4, help="rows of the side-by-side image grid")
     return parser
 
 
@@ -92,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "eval":
         args.eval_only = True
-    {"data": _data, "train": _train, "eval": _train, "predict": _predict, "demo": _demo}[args.command](args)
+    {"data": _data, "train": _train, "eval": _train, "predict": _predict, "demo": _demo, "compare": _compare}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -132,6 +132,7 @@ class YOLOProposalGenerator(nn.Module):
             iou_thres=self.nms_thresh,
             agnostic=self.agnostic_nms,
             max_det=self.max_detections[self.training],
+            nc=self.head.nc,  # given, not read from a shape: FLOP counting traces this path
         )
 
     def _detect_on_images(self, images: ImageList) -> list[torch.Tensor]:
