@@ -26,17 +26,25 @@ from yolo_mask_plugin.adapters.val import YOLOMaskValidator
 GT_MASK_ARGS = {"overlap_mask": False, "mask_ratio": 1}
 
 
-class YOLOMaskTrainer(SegmentationTrainer):
+class AllThreadsSegmentationTrainer(SegmentationTrainer):
+    """Ultralytics' SegmentationTrainer, except that on the CPU it keeps every thread torch had (Ultralytics
+    sets cpu_count - 1). `yolo-mask compare` trains stock YOLO-seg with it, so both YOLO shells train alike."""
+
+    def __init__(self, cfg=DEFAULT_CFG, overrides: dict | None = None, _callbacks: dict | None = None):
+        threads = torch.get_num_threads()
+        super().__init__(cfg, overrides, _callbacks)
+        if self.device.type == "cpu":
+            torch.set_num_threads(threads)
+
+
+class YOLOMaskTrainer(AllThreadsSegmentationTrainer):
     def __init__(self, cfg=DEFAULT_CFG, overrides: dict | None = None, _callbacks: dict | None = None):
         overrides = dict(overrides or {})
         for key, value in GT_MASK_ARGS.items():
             if key in overrides and overrides[key] != value:
                 LOGGER.warning(f"YOLO-mask trains on per-instance masks: {key}={overrides[key]} ignored, using {value}")
             overrides[key] = value
-        threads = torch.get_num_threads()
         super().__init__(with_mask_args(cfg), overrides, _callbacks)
-        if self.device.type == "cpu":  # Ultralytics leaves one core idle (cpu_count - 1 threads); use them all
-            torch.set_num_threads(threads)
 
     def get_model(self, cfg: str | dict | None = None, weights=None, verbose: bool = True) -> YOLOMaskModel:
         model = self.set_model_names_for_load(

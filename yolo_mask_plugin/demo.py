@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
@@ -21,6 +20,7 @@ from yolo_mask_plugin import engine
 from yolo_mask_plugin.adapters.detector_training import train_yolo_detector
 from yolo_mask_plugin.data import SHAPES_VAL, default_shapes_root, generate_shapes_dataset, register_shapes_dataset
 from yolo_mask_plugin.predict import predict_images
+from yolo_mask_plugin.steps import Steps
 
 DEMO_CONFIG = "shapes/yolo_mask_single_pass.yaml"
 # Ultralytics settings for YOLO11n from scratch on 240 images, sized for 2 CPU cores (~8 min). Measured on
@@ -34,31 +34,6 @@ YOLO_TRAIN_ARGS = {
 NUM_OVERLAYS = 8
 # The paper draws at 0.6; the demo's CPU-budget YOLO is rarely that sure, so overlays use Ultralytics' 0.25.
 OVERLAY_CONFIDENCE = 0.25
-
-
-class _Steps:
-    """Numbered progress lines with elapsed time; keeps each step's wall time for metrics.json."""
-
-    def __init__(self, total: int):
-        self.total, self.index, self.start = total, 0, time.perf_counter()
-        self.seconds: dict[str, float] = {}
-        self._name, self._t0 = None, None
-
-    def begin(self, name: str, what: str) -> None:
-        self._finish()
-        self.index += 1
-        self._name, self._t0 = name, time.perf_counter()
-        print(f"\n[demo {self.index}/{self.total} | {self._t0 - self.start:6.0f}s] {what}", flush=True)
-
-    def _finish(self) -> None:
-        if self._name is not None:
-            self.seconds[self._name] = round(time.perf_counter() - self._t0, 1)
-
-    def done(self) -> dict[str, float]:
-        self._finish()
-        self._name = None
-        self.seconds["total"] = round(time.perf_counter() - self.start, 1)
-        return self.seconds
 
 
 def _train_yolo(data_yaml: Path, output_dir: Path, train_args: dict) -> Path:
@@ -80,7 +55,7 @@ def run_demo(
     output_dir = Path(output_dir).absolute()
     output_dir.mkdir(parents=True, exist_ok=True)
     data_root = Path(data_root or default_shapes_root()).absolute()
-    steps = _Steps(total=4)
+    steps = Steps("demo", total=4)
 
     steps.begin("data", f"shapes dataset -> {data_root}")
     generate_shapes_dataset(data_root)

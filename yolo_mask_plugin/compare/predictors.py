@@ -78,10 +78,10 @@ class UltralyticsPredictor:
         )
 
     def count_flops(self, image_bgr: np.ndarray) -> int:
-        """fvcore's count of forward + NMS + masks at the original size, on the letterboxed image."""
+        """fvcore's count of forward + NMS + masks, on the letterboxed image."""
         image = LetterBox((self.imgsz, self.imgsz), auto=True, stride=32)(image=image_bgr)
         x = torch.from_numpy(np.ascontiguousarray(image[..., ::-1].transpose(2, 0, 1))).float()[None] / 255
-        path = _UltralyticsInference(self.model.float().eval(), tuple(x.shape[2:]), image_bgr.shape[:2])
+        path = _UltralyticsInference(self.model.float().eval(), tuple(x.shape[2:]))
         with torch.no_grad():
             return _quiet_total(FlopCountAnalysis(path, x))
 
@@ -89,23 +89,22 @@ class UltralyticsPredictor:
 class _UltralyticsInference(torch.nn.Module):
     """What `predict` runs on the network's side, as one module fvcore can trace."""
 
-    def __init__(self, model: torch.nn.Module, input_hw: tuple[int, int], original_hw: tuple[int, int]):
-        super().__init__()  # sizes as Python ints: tracing would turn x.shape into tensors
-        self.model, self.input_hw, self.original_hw = model, input_hw, original_hw
+    def __init__(self, model: torch.nn.Module, input_hw: tuple[int, int]):
+        super().__init__()  # the size as Python ints: tracing would turn x.shape into tensors
+        self.model, self.input_hw = model, input_hw
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The network's outputs and the masks: returning both keeps the whole network in the traced graph
-        even when NMS keeps nothing (the trace drops ops no output depends on)."""
+        """The network's outputs and the masks at the input size. Returning both keeps the whole network in the
+        traced graph even when NMS keeps nothing (the trace drops ops no output depends on); masks are counted
+        at the input size because Ultralytics' native-size path rounds traced sizes, which tracing cannot do."""
         outputs, raw = self.model(x)
-        is_mask_model = isinstance(self.model, YOLOMaskModel)
         nc = len(self.model.names)  # given, not read from a shape, which tracing turns into a tensor
         det = nms.non_max_suppression(outputs, SCORE_THRESHOLD, 0.7, nc=nc, max_det=MAX_DETECTIONS)[0]
-        boxes_orig = ops.scale_boxes(self.input_hw, det[:, :4].clone(), self.original_hw)
-        if is_mask_model:
+        if isinstance(self.model, YOLOMaskModel):
             probs = self.model.mask_probs(raw, [det[:, :4]], [det[:, 5]])[0]
-            return outputs, paste_masks(probs, boxes_orig, self.original_hw)
+            return outputs, paste_masks(probs, det[:, :4], self.input_hw)
         proto = raw["proto"] if isinstance(raw, dict) else raw[1]
-        return outputs, ops.process_mask_native(proto[0], det[:, 6:], boxes_orig, self.original_hw)
+        return outputs, ops.process_mask(proto[0], det[:, 6:], det[:, :4], self.input_hw, upsample=True)
 
 
 def _quiet_total(analysis) -> int:

@@ -109,6 +109,13 @@ def render_markdown(results: dict) -> str:
             f"{m['speed']['ratio_to_reference']:.2f}x | {m['params'] / 1e6:.2f} | {m['flops'] / 1e9:.2f} | {mem:.0f} | "
             f"{_budget(m)} |"
         )
+    ref_ms = models[reference]["speed"]["median_ms"]
+    faster = [f"{m['label']} {ref_ms / m['speed']['median_ms']:.1f}x" for n, m in models.items() if n != reference]
+    lines += ["", f"**Speed, as ratios** (median ms, same process and threads, interleaved): faster than "
+              f"{models[reference]['label']} by " + ", ".join(faster) + "."]
+    if "yolo_mask" in models and "yolo_seg" in models:
+        ratio = models["yolo_mask"]["speed"]["median_ms"] / models["yolo_seg"]["speed"]["median_ms"]
+        lines[-1] += f" YOLO-mask single-pass / YOLO-seg: {ratio:.2f}x the time."
     check = results["evaluator_cross_check"]
     lines += [
         "",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from yolo_mask_plugin.compare.predictors import MAX_DETECTIONS, SCORE_THRESHOLD,
 from yolo_mask_plugin.compare.training import train_detectron2, train_ultralytics_model
 from yolo_mask_plugin.data import default_shapes_root, generate_shapes_dataset
 from yolo_mask_plugin.predict import load_image_bgr
+from yolo_mask_plugin.steps import Steps
 
 MODEL_LABELS = {
     "mask_rcnn": "Mask R-CNN R50-FPN (Detectron2)",
@@ -119,22 +119,21 @@ def default_dataset() -> tuple[CocoSplit, CocoSplit]:
     return tuple(CocoSplit(root / "annotations" / f"instances_{s}.json", root / "images" / s) for s in ("train", "val"))
 
 
-class _Steps:
-    def __init__(self, total: int):
-        self.total, self.index, self.start, self.seconds, self._last = total, 0, time.perf_counter(), {}, None
+def _ultralytics_entry(models_dir: Path, family: str, model_file: str, init: str | None, data_yaml: Path,
+                       args: dict, budget_text: str, recipe: str) -> dict:
+    print(f"[compare] training {MODEL_LABELS[family]} ({budget_text})", flush=True)
+    record = train_ultralytics_model(models_dir / family, family, model_file, init, data_yaml, args)
+    spec = {"framework": "ultralytics", "weights": record["weights"], "family": family, "imgsz": args["imgsz"],
+            "device": args["device"]}
+    return {"record": record, "budget": budget_text, "spec": spec, "recipe": recipe}
 
-    def begin(self, name: str, what: str) -> None:
-        self.end()
-        self.index += 1
-        self._last = (name, time.perf_counter())
-        print(f"\n[compare {self.index}/{self.total} | {time.perf_counter() - self.start:6.0f}s] {what}", flush=True)
 
-    def end(self) -> dict:
-        if self._last:
-            self.seconds[self._last[0]] = round(time.perf_counter() - self._last[1], 1)
-            self._last = None
-        self.seconds["total"] = round(time.perf_counter() - self.start, 1)
-        return self.seconds
+def _detectron2_entry(models_dir: Path, name: str, config_file: str, opts: list[str], budget_text: str,
+                      recipe: str) -> dict:
+    print(f"[compare] training {MODEL_LABELS[name]} ({budget_text})", flush=True)
+    record = train_detectron2(models_dir / name, config_file, opts)
+    spec = {"framework": "detectron2", "config_file": config_file, "opts": _predict_opts(opts, record["weights"])}
+    return {"record": record, "budget": budget_text, "spec": spec, "recipe": f"{recipe}; opts {' '.join(opts)}"}
 
 
 def train_models(
@@ -142,63 +141,42 @@ def train_models(
     mask_rcnn_weights: str | None,
 ) -> dict[str, dict]:
     """Train (or reuse) every model; per model its predictor spec, recipe text and training record."""
-    nc = len(dataset.classes)
-    init_opts = ["MODEL.WEIGHTS", str(Path(mask_rcnn_weights).absolute())] if mask_rcnn_weights else SCRATCH_OPTS
-    init_text = f"initialised from {mask_rcnn_weights}" if mask_rcnn_weights else "ResNet from scratch (GN recipe)"
     yolo_args = {
         **YOLO_RECIPE, "epochs": budget.yolo_epochs, "imgsz": budget.imgsz, "batch": budget.yolo_batch,
         "workers": budget.workers, "seed": budget.seed, "device": _device(),
     }
     yolo_init = str(Path(yolo_weights).absolute()) if yolo_weights else None
-    yolo_text = f"initialised from {yolo_weights}" if yolo_weights else "from scratch"
+    yolo_text = f"initialised from {yolo_init}" if yolo_init else "from scratch"
     epochs_text = f"{budget.yolo_epochs} epochs x {dataset.num_train_images} images, batch {budget.yolo_batch}"
+    out = {
+        "yolo_mask": _ultralytics_entry(
+            models_dir, "yolo_mask", f"{yolo}.yaml", yolo_init, dataset.yolo_data_yaml, yolo_args, epochs_text,
+            f"{yolo}.yaml + RoIAlign FCN mask head (64-wide, P3-P5), YOLOMaskTrainer, {yolo_text}; "
+            f"Ultralytics args {yolo_args}",
+        ),
+        "yolo_seg": _ultralytics_entry(
+            models_dir, "yolo_seg", f"{yolo}-seg.yaml", yolo_init, dataset.yolo_data_yaml, yolo_args, epochs_text,
+            f"{yolo}-seg.yaml, Ultralytics' SegmentationTrainer, {yolo_text}; same Ultralytics args",
+        ),
+    }
+    init_opts = ["MODEL.WEIGHTS", str(Path(mask_rcnn_weights).absolute())] if mask_rcnn_weights else SCRATCH_OPTS
+    init_text = f"initialised from {mask_rcnn_weights}" if mask_rcnn_weights else "ResNet from scratch (GN recipe)"
     iters_text = f"{budget.d2_iters} iterations x {budget.d2_batch} images"
-    out: dict[str, dict] = {}
-
-    print(f"[compare] training {MODEL_LABELS['yolo_mask']} ({epochs_text})", flush=True)
-    record = train_ultralytics_model(models_dir / "yolo_mask", "yolo_mask", f"{yolo}.yaml", yolo_init,
-                                     dataset.yolo_data_yaml, yolo_args)
-    out["yolo_mask"] = {
-        "record": record, "budget": epochs_text,
-        "spec": {"framework": "ultralytics", "weights": record["weights"], "family": "yolo_mask",
-                 "imgsz": budget.imgsz, "device": _device()},
-        "recipe": f"{yolo}.yaml + RoIAlign FCN mask head (64-wide, P3-P5), YOLOMaskTrainer, {yolo_text}; "
-                  f"Ultralytics args {yolo_args}",
-    }
-    print(f"[compare] training {MODEL_LABELS['yolo_seg']} ({epochs_text})", flush=True)
-    record = train_ultralytics_model(models_dir / "yolo_seg", "yolo_seg", f"{yolo}-seg.yaml", yolo_init,
-                                     dataset.yolo_data_yaml, yolo_args)
-    out["yolo_seg"] = {
-        "record": record, "budget": epochs_text,
-        "spec": {"framework": "ultralytics", "weights": record["weights"], "family": "yolo_seg",
-                 "imgsz": budget.imgsz, "device": _device()},
-        "recipe": f"{yolo}-seg.yaml, Ultralytics' SegmentationTrainer, {yolo_text}; same Ultralytics args",
-    }
-    print(f"[compare] training {MODEL_LABELS['mask_rcnn']} ({iters_text})", flush=True)
     mask_rcnn_lr = 0.02  # mask_rcnn_R_50_FPN_3x's BASE_LR (Base-RCNN-FPN.yaml), for 16 images per batch
-    opts = [*init_opts, *_d2_opts(budget, nc, mask_rcnn_lr)]
-    record = train_detectron2(models_dir / "mask_rcnn", MASK_RCNN_CONFIG, opts)
-    out["mask_rcnn"] = {
-        "record": record, "budget": iters_text,
-        "spec": {"framework": "detectron2", "config_file": MASK_RCNN_CONFIG,
-                 "opts": _predict_opts(opts, record["weights"])},
-        "recipe": f"configs/{MASK_RCNN_CONFIG} (Detectron2's file), {init_text}; opts {' '.join(opts)}",
-    }
-    print(f"[compare] training {MODEL_LABELS['yolo_mask_two_branch']} ({iters_text}; YOLO = yolo_mask's, frozen)",
-          flush=True)
+    d2_opts = [*init_opts, *_d2_opts(budget, len(dataset.classes), mask_rcnn_lr)]
+    out["mask_rcnn"] = _detectron2_entry(
+        models_dir, "mask_rcnn", MASK_RCNN_CONFIG, d2_opts, iters_text,
+        f"configs/{MASK_RCNN_CONFIG} (Detectron2's file), {init_text}",
+    )
     yolo_opts = [
         "MODEL.YOLO.WEIGHTS", out["yolo_mask"]["record"]["weights"], "MODEL.YOLO.IMAGE_SIZE", str(budget.imgsz),
         "MODEL.YOLO.CONF_THRESH_TEST", str(SCORE_THRESHOLD),
     ]
-    opts = [*init_opts, *_d2_opts(budget, nc, mask_rcnn_lr), *yolo_opts]
-    record = train_detectron2(models_dir / "yolo_mask_two_branch", TWO_BRANCH_CONFIG, opts)
-    out["yolo_mask_two_branch"] = {
-        "record": record, "budget": f"{iters_text} (+ the yolo_mask YOLO)",
-        "spec": {"framework": "detectron2", "config_file": TWO_BRANCH_CONFIG,
-                 "opts": _predict_opts(opts, record["weights"])},
-        "recipe": f"configs/{TWO_BRANCH_CONFIG}, {init_text}, YOLO boxes from yolo_mask's checkpoint (frozen); "
-                  f"opts {' '.join(opts)}",
-    }
+    out["yolo_mask_two_branch"] = _detectron2_entry(
+        models_dir, "yolo_mask_two_branch", TWO_BRANCH_CONFIG, [*d2_opts, *yolo_opts],
+        f"{iters_text} (+ the yolo_mask YOLO)",
+        f"configs/{TWO_BRANCH_CONFIG}, {init_text}, YOLO boxes from yolo_mask's checkpoint (frozen)",
+    )
     return {name: out[name] for name in MODEL_LABELS}
 
 
@@ -229,6 +207,24 @@ def ultralytics_validator(spec: dict, data_yaml: Path, output_dir: Path, name: s
     }
 
 
+def score_predictions(dataset, image_ids: list[int], predictions: dict[str, list]) -> tuple[dict, dict]:
+    """Per model: COCOeval bbox + segm (the one evaluator), and the same predictions through Detectron2's
+    COCOEvaluator and Ultralytics' AP math."""
+    gt = evaluate.load_ground_truth(str(dataset.val.json_file))
+    accuracy, cross = {}, {}
+    for name, preds in predictions.items():
+        results = [
+            r for image_id, p in zip(image_ids, preds) for r in evaluate.to_coco_results(p, image_id, dataset.category_ids)
+        ]
+        accuracy[name] = evaluate.coco_metrics(gt, results)
+        d2 = evaluate.detectron2_coco_evaluator(COMPARE_VAL, image_ids, preds)
+        cross[name] = {
+            "detectron2_coco_evaluator": d2, "detectron2_agreement": _agreement(accuracy[name], d2),
+            "ultralytics_ap": evaluate.ultralytics_ap(gt, image_ids, preds, dataset.category_ids),
+        }
+    return accuracy, cross
+
+
 def _agreement(ours: dict, theirs: dict) -> dict:
     """Largest absolute difference over the metrics both report (Detectron2 reports NaN, not 0, for a model
     without any prediction, and both leave out area ranges without ground truth)."""
@@ -241,7 +237,8 @@ CROSS_CHECK_EXPLANATION = [
     "Why they agree or differ: Detectron2's COCOEvaluator converts the same `Instances` with the same "
     "`instances_to_coco_json` and runs the same pycocotools COCOeval (its C++ fast path is not built here), "
     "so any difference beyond float rounding would be a bug in the harness. Ultralytics' AP math differs by "
-    "design: it interpolates precision over 101 recall points with its own envelope (`compute_ap`), matches "
+    "design: it integrates its own precision envelope over 101 recall points (`compute_ap`; the envelope ends "
+    "at recall 1 with precision 0, so a perfect model scores 99.5, not 100), matches "
     "predictions to ground truth by IoU alone per threshold (COCOeval matches in score order and ignores "
     "crowd regions), has no 100-detection cap per image, and averages only over classes present in the "
     "ground truth. Ultralytics' own validator adds its own predictions: letterboxed input, masks compared at "
@@ -269,7 +266,7 @@ def run_compare(
             raise FileNotFoundError(f"{flag} {path!r} does not exist")
     if speed_images < 1:
         raise ValueError(f"speed_images must be at least 1, got {speed_images}")
-    steps = _Steps(total=6)
+    steps = Steps("compare", total=6)
 
     steps.begin("data", "check the dataset, register it in Detectron2, convert it to YOLO-seg")
     if (train is None) != (val is None):
@@ -288,16 +285,7 @@ def run_compare(
     images = [load_image_bgr(Path(r["file_name"])) for r in records]
     image_ids = [r["image_id"] for r in records]
     predictions = predict_all(predictors, images)
-    gt = evaluate.load_ground_truth(str(dataset.val.json_file))
-    accuracy, cross = {}, {}
-    for name, preds in predictions.items():
-        results = [r for image_id, p in zip(image_ids, preds) for r in evaluate.to_coco_results(p, image_id, dataset.category_ids)]
-        accuracy[name] = evaluate.coco_metrics(gt, results)
-        d2 = evaluate.detectron2_coco_evaluator(COMPARE_VAL, image_ids, preds)
-        cross[name] = {
-            "detectron2_coco_evaluator": d2, "detectron2_agreement": _agreement(accuracy[name], d2),
-            "ultralytics_ap": evaluate.ultralytics_ap(gt, image_ids, preds, dataset.category_ids),
-        }
+    accuracy, cross = score_predictions(dataset, image_ids, predictions)
     validator = {
         name: ultralytics_validator(trained[name]["spec"], dataset.yolo_data_yaml, output_dir / "ultralytics_val", name)
         for name in ("yolo_mask", "yolo_seg")
@@ -345,7 +333,7 @@ def run_compare(
         {n: p[: len(grid_records)] for n, p in predictions.items()}, MODEL_LABELS, COMPARE_VAL,
         output_dir / "image_grid.png",
     )
-    results["wall_time_s"] = steps.end()
+    results["wall_time_s"] = steps.done()
     scatter = report.write_scatter(results, output_dir / "speed_accuracy.png")
     paths = report.write_report(results, output_dir)
     print(f"\n[compare] done in {results['wall_time_s']['total'] / 60:.1f} min: {paths['report']}, {paths['results']}, "

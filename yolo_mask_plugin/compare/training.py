@@ -3,12 +3,14 @@
 Detectron2 models train with DefaultTrainer (the plugin's `engine.Trainer`), Ultralytics models with their
 trainer; both write into `<run_dir>`. A finished run leaves `finished.json` (its settings, weights and
 training cost), and a rerun with the same settings reuses it, so an interrupted compare never retrains a
-finished model; an unfinished Detectron2 run resumes from its last checkpoint.
+finished model; an unfinished Detectron2 run with the same settings resumes from its last checkpoint, and
+a run folder left by other settings is cleared first.
 """
 from __future__ import annotations
 
 import json
 import resource
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +21,11 @@ from detectron2.utils.logger import setup_logger
 
 from yolo_mask_plugin import engine
 from yolo_mask_plugin.adapters.detector_training import train_ultralytics
+from yolo_mask_plugin.adapters.train import AllThreadsSegmentationTrainer
 from yolo_mask_plugin.compare.predictors import UltralyticsPredictor
 
 FINISHED = "finished.json"
+STARTED = "started.json"
 
 
 @contextmanager
@@ -48,6 +52,17 @@ def finished_run(run_dir: Path, settings: dict) -> dict | None:
     return record
 
 
+def _start(run_dir: Path, settings: dict) -> None:
+    """Note the settings of the run about to train; a run left by other settings is removed first, so a
+    checkpoint of another budget is never resumed as if it were this one."""
+    started = run_dir / STARTED
+    if run_dir.is_dir() and (not started.is_file() or json.loads(started.read_text()) != settings):
+        print(f"[compare] {run_dir} holds a run with other settings: starting it afresh", flush=True)
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started.write_text(json.dumps(settings, indent=2))
+
+
 def _finish(run_dir: Path, settings: dict, weights: Path, cost: dict) -> dict:
     record = {"settings": settings, "weights": str(weights), "cost": cost}
     (run_dir / FINISHED).write_text(json.dumps(record, indent=2))
@@ -63,7 +78,7 @@ def train_detectron2(run_dir: Path, config_file: str, opts: list[str]) -> dict:
         return record
     cfg = engine.build_cfg(config_file, [*opts, "OUTPUT_DIR", str(run_dir)])
     cfg.freeze()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    _start(run_dir, settings)
     (run_dir / "config.yaml").write_text(cfg.dump())
     setup_logger(name="detectron2")  # DefaultTrainer's progress lines (ETA, losses) every 20 iterations
     seed_all_rng(cfg.SEED)
@@ -87,9 +102,11 @@ def train_ultralytics_model(
     if record is not None:
         print(f"[compare] reusing the finished Ultralytics run in {run_dir}", flush=True)
         return record
+    _start(run_dir, settings)
     yolo = UltralyticsPredictor(model_file, family, imgsz=train_args["imgsz"]).yolo
     if init_weights:
         yolo.load(init_weights)  # Ultralytics' transfer: every tensor whose name and shape match
+    trainer = {"trainer": AllThreadsSegmentationTrainer} if family == "yolo_seg" else {}  # YOLOMask routes its own
     with measured_cost() as cost:
-        best = train_ultralytics(yolo, data_yaml, run_dir.parent, run_dir.name, **train_args)
+        best = train_ultralytics(yolo, data_yaml, run_dir.parent, run_dir.name, **train_args, **trainer)
     return _finish(run_dir, settings, best.parent / "last.pt", cost)
