@@ -22,8 +22,8 @@ from yolo_mask_plugin.adapters import YOLOMask
 from yolo_mask_plugin.adapters.mask_model import YOLOMaskModel
 from yolo_mask_plugin.paste import paste_masks
 
-# Same for every model: the score threshold and detections per image AP is computed from (Detectron2's
-# SCORE_THRESH_TEST and DETECTIONS_PER_IMAGE defaults).
+# Same for every model: AP is computed from the detections scoring at least SCORE_THRESHOLD, at most
+# MAX_DETECTIONS per image (Detectron2's SCORE_THRESH_TEST and DETECTIONS_PER_IMAGE defaults).
 SCORE_THRESHOLD = 0.05
 MAX_DETECTIONS = 100
 
