@@ -136,9 +136,13 @@ def test_evaluators_agree_on_imperfect_predictions(val_setup):
 
 def test_no_predictions_score_zero(val_setup):
     dataset, records, gt = val_setup
-    empty = [Instances((r["height"], r["width"]), pred_boxes=Boxes(torch.zeros(0, 4)), scores=torch.zeros(0),
-                       pred_classes=torch.zeros(0, dtype=torch.long), pred_masks=torch.zeros(0, r["height"], r["width"], dtype=bool))
-             for r in records]
+    empty = [
+        Instances(
+            (r["height"], r["width"]), pred_boxes=Boxes(torch.zeros(0, 4)), scores=torch.zeros(0),
+            pred_classes=torch.zeros(0, dtype=torch.long), pred_masks=torch.zeros(0, r["height"], r["width"], dtype=bool),
+        )
+        for r in records
+    ]
     ours, d2, ultralytics = _score(gt, records, empty, dataset.category_ids)
     assert ours["segm"]["AP"] == 0.0 and ultralytics["segm"]["mAP50_95"] == 0.0
     assert d2["segm"]["AP"] is None  # Detectron2 reports NaN when there is nothing to score

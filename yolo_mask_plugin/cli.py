@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "eval":
         args.eval_only = True
-    {"data": _data, "train": _train, "eval": _train, "predict": _predict, "demo": _demo, "compare": _compare}[args.command](args)
+    commands = {"data": _data, "train": _train, "eval": _train, "predict": _predict, "demo": _demo, "compare": _compare}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -104,5 +104,8 @@ def ultralytics_ap(gt: COCO, image_ids: list[int], predictions: list[Instances],
     for t in IOU_TYPES:
         s = {k: np.concatenate(v) for k, v in stats[t].items()}
         ap = ap_per_class(s["tp"], s["conf"], s["pred_cls"], target)[5]  # (classes with ground truth, 10)
-        out[t] = {"mAP50_95": float(ap.mean()) * 100 if ap.size else 0.0, "mAP50": float(ap[:, 0].mean()) * 100 if ap.size else 0.0}
+        if not ap.size:  # no ground truth of any class
+            out[t] = {"mAP50_95": 0.0, "mAP50": 0.0}
+            continue
+        out[t] = {"mAP50_95": float(ap.mean()) * 100, "mAP50": float(ap[:, 0].mean()) * 100}
     return out

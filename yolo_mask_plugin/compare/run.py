@@ -214,7 +214,8 @@ def score_predictions(dataset, image_ids: list[int], predictions: dict[str, list
     accuracy, cross = {}, {}
     for name, preds in predictions.items():
         results = [
-            r for image_id, p in zip(image_ids, preds) for r in evaluate.to_coco_results(p, image_id, dataset.category_ids)
+            r for image_id, p in zip(image_ids, preds)
+            for r in evaluate.to_coco_results(p, image_id, dataset.category_ids)
         ]
         accuracy[name] = evaluate.coco_metrics(gt, results)
         d2 = evaluate.detectron2_coco_evaluator(COMPARE_VAL, image_ids, preds)
