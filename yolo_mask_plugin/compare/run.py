@@ -29,6 +29,7 @@ from yolo_mask_plugin.compare.dataset import COMPARE_TRAIN, COMPARE_VAL, CocoSpl
 from yolo_mask_plugin.compare.predictors import MAX_DETECTIONS, SCORE_THRESHOLD, build_predictor
 from yolo_mask_plugin.compare.training import train_detectron2, train_ultralytics_model
 from yolo_mask_plugin.data import default_shapes_root, generate_shapes_dataset
+from yolo_mask_plugin.demo import YOLO_TRAIN_ARGS
 from yolo_mask_plugin.predict import load_image_bgr
 from yolo_mask_plugin.steps import Steps
 
@@ -50,8 +51,8 @@ D2_REFERENCE_BATCH = 16  # Detectron2's configs give BASE_LR for 16 images per b
 # The demo's YOLO optimiser settings, with Detectron2's default augmentation family (resize + horizontal flip)
 # instead of Ultralytics' colour / translate / scale jitter, so every model sees the same kind of images.
 YOLO_RECIPE = {
-    "optimizer": "AdamW", "lr0": 0.005, "warmup_epochs": 1, "mosaic": 0.0, "hsv_h": 0.0, "hsv_s": 0.0,
-    "hsv_v": 0.0, "translate": 0.0, "scale": 0.0, "fliplr": 0.5, "val": False,
+    **{k: YOLO_TRAIN_ARGS[k] for k in ("optimizer", "lr0", "warmup_epochs", "mosaic", "val")},
+    "hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0, "translate": 0.0, "scale": 0.0, "fliplr": 0.5,
 }
 
 
