@@ -51,14 +51,19 @@ class Detectron2Predictor:
             return _quiet_total(D2FlopCountAnalysis(self.model, inputs))
 
 
+def load_ultralytics(weights: str, family: str):
+    """The Ultralytics `Model` of a checkpoint or yaml: `YOLOMask` for "yolo_mask", `YOLO` (segment) for "yolo_seg"."""
+    if family not in ("yolo_seg", "yolo_mask"):
+        raise ValueError(f"Ultralytics model family must be 'yolo_seg' or 'yolo_mask', got {family!r}")
+    return YOLOMask(weights) if family == "yolo_mask" else YOLO(weights, task="segment")
+
+
 class UltralyticsPredictor:
     """An Ultralytics checkpoint (`family` "yolo_seg": YOLO-seg, "yolo_mask": YOLO-mask) through `predict`."""
 
     def __init__(self, weights: str, family: str, imgsz: int, device: str = "cpu"):
-        if family not in ("yolo_seg", "yolo_mask"):
-            raise ValueError(f"Ultralytics model family must be 'yolo_seg' or 'yolo_mask', got {family!r}")
         self.family, self.imgsz, self.device = family, imgsz, device
-        self.yolo = YOLOMask(weights) if family == "yolo_mask" else YOLO(weights, task="segment")
+        self.yolo = load_ultralytics(weights, family)
         self.model = self.yolo.model
 
     def __call__(self, image_bgr: np.ndarray) -> Instances:

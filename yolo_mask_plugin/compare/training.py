@@ -22,7 +22,7 @@ from detectron2.utils.logger import setup_logger
 from yolo_mask_plugin import engine
 from yolo_mask_plugin.adapters.detector_training import train_ultralytics
 from yolo_mask_plugin.adapters.train import AllThreadsSegmentationTrainer
-from yolo_mask_plugin.compare.predictors import UltralyticsPredictor
+from yolo_mask_plugin.compare.predictors import load_ultralytics
 
 FINISHED = "finished.json"
 STARTED = "started.json"
@@ -103,7 +103,7 @@ def train_ultralytics_model(
         print(f"[compare] reusing the finished Ultralytics run in {run_dir}", flush=True)
         return record
     _start(run_dir, settings)
-    yolo = UltralyticsPredictor(model_file, family, imgsz=train_args["imgsz"]).yolo
+    yolo = load_ultralytics(model_file, family)
     if init_weights:
         yolo.load(init_weights)  # Ultralytics' transfer: every tensor whose name and shape match
     trainer = {"trainer": AllThreadsSegmentationTrainer} if family == "yolo_seg" else {}  # YOLOMask routes its own
