@@ -1,10 +1,8 @@
-"""Ultralytics side of the plugin: YOLO models and their outputs handed to Detectron2, and the Ultralytics
-shell of YOLO-mask (model, trainer, validator, predictor).
+"""The Ultralytics shell of YOLO-mask: model, loss, trainer, validator, predictor, and the YOLO loader the
+Detectron2 shell uses as its box source. It imports the core and Ultralytics, never Detectron2.
 
 Installed as `yolo_mask_plugin.adapters`; a top-level `adapters` would clash with the PyPI package.
 """
-from .class_map import build_class_map
-from .detections import detections_to_instances
 from .mask_model import YOLOMaskModel
 from .model import YOLOMask
 from .predict import YOLOMaskPredictor
@@ -19,8 +17,6 @@ __all__ = [
     "YOLOMaskTrainer",
     "YOLOMaskValidator",
     "YOLOParts",
-    "build_class_map",
-    "detections_to_instances",
     "load_yolo",
     "split_yolo",
 ]

@@ -20,4 +20,5 @@ def with_mask_args(cfg: str | dict | SimpleNamespace) -> dict:
 
 
 def without_mask_args(args: dict | SimpleNamespace | None) -> dict:
+    """Arguments without the `mask` gain, which Ultralytics' validator would refuse."""
     return {k: v for k, v in cfg2dict(args or {}).items() if k != MASK_GAIN_ARG}

@@ -13,13 +13,15 @@ from ultralytics.utils.metrics import bbox_iou
 from ultralytics.utils.ops import xywh2xyxy
 
 from yolo_mask_plugin.adapters.args import DEFAULT_MASK_GAIN, MASK_GAIN_ARG
-from yolo_mask_plugin.mask_loss import crop_mask_targets, mask_bce_loss
+from yolo_mask_plugin.core.mask_loss import crop_mask_targets, mask_bce_loss
 
 MATCH_IOU = 0.5
 ROIS_PER_IMAGE = 32  # ground-truth boxes first, then sampled matched predictions
 
 
 class YOLOMaskLoss(v8DetectionLoss):
+    """Ultralytics' `v8DetectionLoss` plus the mask BCE on GT and matched boxes; `YOLOMaskModel.init_criterion`."""
+
     def __init__(self, model, tal_topk: int = 10):
         super().__init__(model, tal_topk)
         self.mask_head = model.mask_head

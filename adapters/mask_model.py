@@ -13,10 +13,20 @@ from ultralytics.nn.tasks import DetectionModel
 
 from yolo_mask_plugin.adapters.loss import YOLOMaskLoss
 from yolo_mask_plugin.adapters.yolo_model import split_yolo
-from yolo_mask_plugin.mask_branch import MASK_HEAD_DEFAULTS, RoIMaskBranch
+from yolo_mask_plugin.core.mask_branch import MASK_HEAD_DEFAULTS, RoIMaskBranch
+from yolo_mask_plugin.core.postprocess import detection_mask_probs
 
 
 class YOLOMaskModel(DetectionModel):
+    """An Ultralytics `DetectionModel` plus the core `RoIMaskBranch` on its detect head's maps.
+
+    Example::
+
+        model = YOLOMaskModel("yolo11n.yaml", nc=4)      # or a dict with a `mask_head:` mapping
+        outputs, raw = model.eval()(images)              # detections before NMS, and the head's maps
+        probs = model.mask_probs(raw, [boxes_xyxy], [classes])
+    """
+
     def __init__(self, cfg: str | dict = "yolo11n.yaml", ch: int = 3, nc: int | None = None, verbose: bool = True):
         """A YOLO detection yaml (or dict) plus an optional `mask_head:` mapping (keys of `MASK_HEAD_DEFAULTS`)."""
         super().__init__(cfg, ch=ch, nc=nc, verbose=False)
@@ -65,6 +75,12 @@ class YOLOMaskModel(DetectionModel):
         """Per image, (N_i, R, R) mask probabilities of its xyxy boxes in input pixels (the detect head's frame),
         from the detect head's output dict (`raw`: the second output in eval mode)."""
         return self.mask_head.mask_probs(self.mask_features(raw), boxes, classes)
+
+    def detection_mask_probs(
+        self, raw: dict, boxes: list[torch.Tensor], classes: list[torch.Tensor], input_hw: tuple[int, int]
+    ) -> list[torch.Tensor]:
+        """The post-NMS mask step (`core.detection_mask_probs`): boxes clipped to the input in place, then masks."""
+        return detection_mask_probs(self.mask_head, self.mask_features(raw), boxes, classes, input_hw)
 
 
 def find_mask_model(model: torch.nn.Module, what: str) -> YOLOMaskModel:

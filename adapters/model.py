@@ -17,6 +17,16 @@ from yolo_mask_plugin.adapters.val import YOLOMaskValidator
 
 
 class YOLOMask(Model):
+    """YOLO detection + the RoIAlign FCN mask head, as an Ultralytics `Model`.
+
+    Example::
+
+        model = YOLOMask("yolo11n.yaml")                         # or a detect .pt to fine-tune, or a YOLO-mask best.pt
+        model.train(data="coco8-seg.yaml", epochs=10, imgsz=640)  # any YOLO-seg dataset
+        metrics = model.val()                                     # Box and Mask mAP
+        results = model.predict("image.jpg", retina_masks=True)   # Results with .masks
+    """
+
     def __init__(self, model: str | Path = "yolo11n.yaml", verbose: bool = False):
         super().__init__(model=model, task="segment", verbose=verbose)
 

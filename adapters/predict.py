@@ -13,18 +13,18 @@ from ultralytics.models.yolo.segment import SegmentationPredictor
 from ultralytics.utils import ops
 
 from yolo_mask_plugin.adapters.mask_model import find_mask_model
-from yolo_mask_plugin.paste import paste_masks
+from yolo_mask_plugin.core.paste import paste_masks
 
 
 class YOLOMaskPredictor(SegmentationPredictor):
+    """Ultralytics' `SegmentationPredictor` with masks from the RoIAlign head; `YOLOMask(...).predict` uses it."""
+
     def postprocess(self, preds, img, orig_imgs):
         return DetectionPredictor.postprocess(self, preds[0], img, orig_imgs, raw=preds[1])
 
     def construct_results(self, preds, img, orig_imgs, raw) -> list[Results]:
         mask_model = find_mask_model(self.model, "YOLOMaskPredictor")
-        for p in preds:  # the mask is predicted and pasted for the same box, clipped as Detectron2 clips it
-            p[:, :4] = ops.clip_boxes(p[:, :4], img.shape[2:])
-        probs = mask_model.mask_probs(raw, [p[:, :4] for p in preds], [p[:, 5] for p in preds])
+        probs = mask_model.detection_mask_probs(raw, [p[:, :4] for p in preds], [p[:, 5] for p in preds], img.shape[2:])
         return [
             self.construct_result(pred, prob, img, orig_img, img_path)
             for pred, prob, orig_img, img_path in zip(preds, probs, orig_imgs, self.batch[0])

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from copy import copy
 
-import torch
-
 from ultralytics.models.yolo.segment import SegmentationTrainer
 from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
 
 from yolo_mask_plugin.adapters.args import with_mask_args
 from yolo_mask_plugin.adapters.mask_model import YOLOMaskModel
 from yolo_mask_plugin.adapters.val import YOLOMaskValidator
+from yolo_mask_plugin.core.threads import kept_torch_threads
 
 GT_MASK_ARGS = {"overlap_mask": False, "mask_ratio": 1}
 
@@ -31,13 +30,19 @@ class AllThreadsSegmentationTrainer(SegmentationTrainer):
     sets cpu_count - 1). `yolo-mask compare` trains stock YOLO-seg with it, so both YOLO shells train alike."""
 
     def __init__(self, cfg=DEFAULT_CFG, overrides: dict | None = None, _callbacks: dict | None = None):
-        threads = torch.get_num_threads()
-        super().__init__(cfg, overrides, _callbacks)
-        if self.device.type == "cpu":
-            torch.set_num_threads(threads)
+        with kept_torch_threads():  # Ultralytics' device setup would leave cpu_count - 1
+            super().__init__(cfg, overrides, _callbacks)
 
 
 class YOLOMaskTrainer(AllThreadsSegmentationTrainer):
+    """Ultralytics' segmentation trainer for `YOLOMaskModel`; `YOLOMask(...).train` uses it.
+
+    Example::
+
+        from ultralytics import YOLO
+        YOLO("yolo11n.pt").train(data="coco8-seg.yaml", trainer=YOLOMaskTrainer, epochs=10, mask=2.5)
+    """
+
     def __init__(self, cfg=DEFAULT_CFG, overrides: dict | None = None, _callbacks: dict | None = None):
         overrides = dict(overrides or {})
         for key, value in GT_MASK_ARGS.items():

@@ -15,12 +15,14 @@ from ultralytics.utils import ops
 
 from yolo_mask_plugin.adapters.args import without_mask_args
 from yolo_mask_plugin.adapters.mask_model import YOLOMaskModel, find_mask_model
-from yolo_mask_plugin.paste import paste_masks
+from yolo_mask_plugin.core.paste import paste_masks
 
 MAX_MASKS = 100
 
 
 class YOLOMaskValidator(SegmentationValidator):
+    """Ultralytics' `SegmentationValidator` with masks from the RoIAlign head; `YOLOMask(...).val` uses it."""
+
     def __init__(self, dataloader=None, save_dir=None, args=None, _callbacks: dict | None = None):
         super().__init__(dataloader, save_dir, {**without_mask_args(args), "overlap_mask": False}, _callbacks)
         self.mask_model: YOLOMaskModel | None = None
@@ -37,8 +39,9 @@ class YOLOMaskValidator(SegmentationValidator):
             del d["extra"]
             for key in ("bboxes", "conf", "cls"):  # NMS sorts by confidence
                 d[key] = d[key][:MAX_MASKS]
-            d["bboxes"] = ops.clip_boxes(d["bboxes"], input_hw)  # the box the mask is predicted for and pasted in
-        probs = self.mask_model.mask_probs(raw, [d["bboxes"] for d in detections], [d["cls"] for d in detections])
+        probs = self.mask_model.detection_mask_probs(
+            raw, [d["bboxes"] for d in detections], [d["cls"] for d in detections], input_hw
+        )
         scale = 1 if self.process is ops.process_mask_native else 4  # where the stock path compares masks
         mask_hw = (input_hw[0] // scale, input_hw[1] // scale)
         for d, p in zip(detections, probs):

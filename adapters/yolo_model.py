@@ -56,6 +56,8 @@ def load_yolo(weights: str, num_classes: int | None = None, class_names: list[st
 
 
 class FeatureMap(NamedTuple):
+    """Where a named YOLO map (p2-p5) comes from: the layer, its stride and width."""
+
     layer: int  # index of the YOLO layer whose output this is
     stride: int
     channels: int

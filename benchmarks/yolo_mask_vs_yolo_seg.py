@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 from pathlib import Path
 
 import cv2
@@ -32,28 +31,34 @@ from ultralytics.nn.tasks import load_checkpoint, yaml_model_load
 from ultralytics.utils import nms, ops
 
 from yolo_mask_plugin.adapters import YOLOMask
-from yolo_mask_plugin.adapters.detector_training import train_ultralytics
+from yolo_mask_plugin.adapters.train import AllThreadsSegmentationTrainer
+from yolo_mask_plugin.adapters.training import train_ultralytics
+from yolo_mask_plugin.apps.demo import YOLO_TRAIN_ARGS
+from yolo_mask_plugin.apps.latency import interleaved_latency
+from yolo_mask_plugin.apps.runs import code_version, finish_run, finished_run, measured_cost, start_run
+from yolo_mask_plugin.core.mask_branch import MASK_HEAD_DEFAULTS
+from yolo_mask_plugin.core.paste import paste_masks
+from yolo_mask_plugin.core.threads import kept_torch_threads
 from yolo_mask_plugin.data import default_shapes_root, generate_shapes_dataset
-from yolo_mask_plugin.demo import YOLO_TRAIN_ARGS
-from yolo_mask_plugin.mask_branch import MASK_HEAD_DEFAULTS
-from yolo_mask_plugin.paste import paste_masks
 
 LATENCY_SIZE = 640
 LATENCY_DETECTIONS = 10
 
 
-def train_once(name: str, model_factory, model_file: str, data_yaml: Path, output_dir: Path, args: dict) -> Path:
-    marker = output_dir / name / "finished.json"
-    best = output_dir / name / "weights" / "best.pt"
-    settings = {"model": model_file, **args}
-    if marker.is_file() and json.loads(marker.read_text()) == settings and best.is_file():
-        print(f"reusing the finished run {best}")
-        return best
-    start = time.perf_counter()
-    best = train_ultralytics(model_factory(model_file), data_yaml, output_dir, name, **args)
-    marker.write_text(json.dumps(settings))
-    (output_dir / name / "train_seconds.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
-    return best
+def train_once(name: str, model_factory, model_file: str, data_yaml: Path, output_dir: Path, args: dict) -> dict:
+    """The run record (apps/runs.py) of `name`, trained unless a finished run with these settings and code exists.
+    Both models train with every thread torch has (`AllThreadsSegmentationTrainer` for YOLO-seg)."""
+    run_dir = output_dir / name
+    settings = {"model": model_file, **args, "code": code_version()}
+    record = finished_run(run_dir, settings)
+    if record is not None:
+        print(f"reusing the finished run {record['weights']}")
+        return record
+    start_run(run_dir, settings)
+    trainer = {} if model_factory is YOLOMask else {"trainer": AllThreadsSegmentationTrainer}
+    with measured_cost() as cost:
+        best = train_ultralytics(model_factory(model_file), data_yaml, output_dir, name, **args, **trainer)
+    return finish_run(run_dir, settings, best, cost)
 
 
 def mask_model_yaml(yolo: str, changes: list[str], output_dir: Path) -> tuple[str, str]:
@@ -106,7 +111,7 @@ def run_detect(model, x):
 def run_yolo_mask(model, x):
     outputs, raw = model(x)
     det = top_detections(outputs, 0)
-    probs = model.mask_probs(raw, [det[:, :4]], [det[:, 5]])[0]
+    probs = model.detection_mask_probs(raw, [det[:, :4]], [det[:, 5]], tuple(x.shape[2:]))[0]
     return paste_masks(probs, det[:, :4], tuple(x.shape[2:]))
 
 
@@ -118,21 +123,13 @@ def run_yolo_seg(model, x):
 
 
 def latency(runs: dict, x: torch.Tensor, warmup: int, repeats: int) -> dict:
-    """Interleaved timing: each round runs every model once, in turn."""
-    times = {name: [] for name in runs}
+    """Every run on the same input, interleaved (apps/latency.py), after checking each keeps the fixed count."""
     with torch.inference_mode():
-        for name, (fn, model) in runs.items():
-            for _ in range(warmup):
-                fn(model, x)
-            count = len(fn(model, x))
+        for name, run in runs.items():
+            count = len(run(x))
             if count != LATENCY_DETECTIONS:
                 raise RuntimeError(f"{name} gave {count} detections, the benchmark needs {LATENCY_DETECTIONS}")
-        for _ in range(repeats):
-            for name, (fn, model) in runs.items():
-                start = time.perf_counter()
-                fn(model, x)
-                times[name].append((time.perf_counter() - start) * 1000)
-    return {n: {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90))} for n, t in times.items()}
+    return interleaved_latency(runs, [x] * (warmup + repeats), warmup)
 
 
 def fused(best: Path):
@@ -153,7 +150,6 @@ def main() -> None:
                         help="mask_head settings of the YOLO-mask model (see MASK_HEAD_DEFAULTS)")
     parser.add_argument("--result", default="benchmarks/results/yolo_mask_vs_yolo_seg.json")
     args = parser.parse_args()
-    threads = torch.get_num_threads()  # Ultralytics' CPU val/train leave torch at cpu_count - 1 threads
 
     output_dir = Path(args.output_dir).absolute()
     data_root = generate_shapes_dataset(Path(args.data_root or default_shapes_root()).absolute())
@@ -162,28 +158,29 @@ def main() -> None:
         **{k: v for k, v in YOLO_TRAIN_ARGS.items() if k != "model"}, "epochs": args.epochs, "imgsz": args.imgsz,
     }
     mask_model_file, mask_run = mask_model_yaml(args.yolo, args.mask_head, output_dir)
-    runs = {
+    records = {
         "yolo_mask": train_once(mask_run, YOLOMask, mask_model_file, data_yaml, output_dir, train_args),
         "yolo_seg": train_once("yolo_seg", YOLO, f"{args.yolo}-seg.yaml", data_yaml, output_dir, train_args),
     }
+    runs = {name: Path(r["weights"]) for name, r in records.items()}
+    with kept_torch_threads():  # Ultralytics' CPU validation would leave cpu_count - 1 threads
+        accuracies = {
+            "yolo_mask": accuracy(YOLOMask(runs["yolo_mask"]), data_yaml, args.imgsz, output_dir, mask_run),
+            "yolo_seg": accuracy(YOLO(runs["yolo_seg"]), data_yaml, args.imgsz, output_dir, "yolo_seg"),
+        }
     result = {
         "dataset": str(data_root), "train_args": train_args, "yolo": args.yolo,
         "mask_head": dict(load_checkpoint(runs["yolo_mask"])[0].mask_head.spec),
-        "train_seconds": {n: float((r.parent.parent / "train_seconds.txt").read_text()) for n, r in runs.items()
-                          if (r.parent.parent / "train_seconds.txt").is_file()},
-        "accuracy": {
-            "yolo_mask": accuracy(YOLOMask(runs["yolo_mask"]), data_yaml, args.imgsz, output_dir, mask_run),
-            "yolo_seg": accuracy(YOLO(runs["yolo_seg"]), data_yaml, args.imgsz, output_dir, "yolo_seg"),
-        },
+        "train_cost": {n: r["cost"] for n, r in records.items()},
+        "accuracy": accuracies,
     }
-    torch.set_num_threads(threads)
     image = sorted((data_root / "images" / "val").iterdir())[0]
     mask_model, seg_model = fused(runs["yolo_mask"]), fused(runs["yolo_seg"])
     timings = latency(
         {
-            "yolo_detect": (run_detect, mask_model),  # the same detector, its mask branch never runs
-            "yolo_mask": (run_yolo_mask, mask_model),
-            "yolo_seg": (run_yolo_seg, seg_model),
+            "yolo_detect": lambda x: run_detect(mask_model, x),  # the same detector, its mask branch never runs
+            "yolo_mask": lambda x: run_yolo_mask(mask_model, x),
+            "yolo_seg": lambda x: run_yolo_seg(seg_model, x),
         },
         latency_input(image), args.warmup, args.runs,
     )

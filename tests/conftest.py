@@ -23,9 +23,9 @@ if "YOLO_CONFIG_DIR" not in os.environ:
     shutil.copy(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf",
                 Path(os.environ["YOLO_CONFIG_DIR"]) / "Arial.ttf")
 
-import yolo_mask_plugin  # noqa: E402,F401  (registers the components)
-from yolo_mask_plugin.data import generate_shapes_dataset, register_shapes_dataset  # noqa: E402
-from yolo_mask_plugin.engine import build_cfg  # noqa: E402
+from yolo_mask_plugin.d2 import register_shapes_dataset  # noqa: E402  (importing the Detectron2 shell registers it)
+from yolo_mask_plugin.data import generate_shapes_dataset  # noqa: E402
+from yolo_mask_plugin.d2.config import build_cfg  # noqa: E402
 
 TEST_IMAGE_SIZE = 128
 
@@ -41,7 +41,7 @@ def shapes_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def yolo_checkpoint(shapes_root, tmp_path_factory) -> Path:
     """`best.pt` from one epoch of Ultralytics' own trainer: a real checkpoint file, loaded from a path."""
-    from yolo_mask_plugin.adapters.detector_training import train_yolo_detector
+    from yolo_mask_plugin.adapters.training import train_yolo_detector
 
     return train_yolo_detector(
         shapes_root / "shapes-seg.yaml", tmp_path_factory.mktemp("ultralytics"), epochs=1,

@@ -1,4 +1,4 @@
-"""The Ultralytics adapter: loading YOLO, class names, and YOLO detections as Detectron2 Instances."""
+"""YOLO as Detectron2's box source: loading YOLO (Ultralytics shell), class names and detections (Detectron2 shell)."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,9 @@ import pytest
 import torch
 from ultralytics.nn.tasks import SegmentationModel
 
-from yolo_mask_plugin.adapters import build_class_map, detections_to_instances, load_yolo, split_yolo
+from yolo_mask_plugin.adapters import load_yolo, split_yolo
+from yolo_mask_plugin.d2.class_map import build_class_map
+from yolo_mask_plugin.d2.detections import detections_to_instances
 from yolo_mask_plugin.data import SHAPES_CLASSES
 
 
@@ -119,3 +121,29 @@ def test_training_proposals_carry_only_the_fields_detectron2_concatenates_with_g
 def test_malformed_detections_are_refused():
     with pytest.raises(ValueError, match="x1 y1 x2 y2 score class"):
         detections_to_instances(torch.zeros(3, 4), (16, 16), torch.arange(1))
+
+
+def test_one_detectron2_build_reads_the_yolo_once_and_owns_its_parts(shapes_root, yolo_checkpoint, tmp_path,
+                                                                     monkeypatch):
+    """Backbone and proposal generator of one build share one load of the file (a spy counts the reads), each
+    owning its part; two builds share no tensor."""
+    from detectron2.modeling import build_model
+
+    from tests.conftest import small_cfg
+    from yolo_mask_plugin.d2 import yolo_source
+
+    reads = []
+    real_load = yolo_source.load_yolo
+    monkeypatch.setattr(yolo_source, "load_yolo", lambda *args: reads.append(args) or real_load(*args))
+    yolo_source._loaded.cache_clear()
+    cfg = small_cfg("shapes/yolo_mask_single_pass.yaml", shapes_root, tmp_path, "MODEL.YOLO.WEIGHTS", str(yolo_checkpoint))
+    first, second = build_model(cfg), build_model(cfg)
+    assert len(reads) == 1
+    yolo = real_load(str(yolo_checkpoint))
+    head = len(yolo.model) - 1
+    for name, value in yolo.model.state_dict().items():
+        index, rest = name.split(".", 1)
+        built = (first.proposal_generator.head if int(index) == head else first.backbone.layers[int(index)])
+        torch.testing.assert_close(built.state_dict()[rest], value, rtol=0, atol=0)
+    assert first.proposal_generator.body is None  # single pass: the backbone owns YOLO's body
+    assert not {id(p) for p in first.parameters()} & {id(p) for p in second.parameters()}

@@ -19,12 +19,12 @@ from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from PIL import Image
 
-from yolo_mask_plugin.cli import build_parser
-from yolo_mask_plugin.compare import MODEL_LABELS, CocoSplit, CompareBudget, prepare_dataset, run_compare
-from yolo_mask_plugin.compare import evaluate
-from yolo_mask_plugin.compare.dataset import COMPARE_VAL
-from yolo_mask_plugin.compare.run import MASK_RCNN_CONFIG, train_models
-from yolo_mask_plugin.engine import build_cfg
+from yolo_mask_plugin.apps.cli import build_parser
+from yolo_mask_plugin.apps.compare import MODEL_LABELS, CocoSplit, CompareBudget, prepare_dataset, run_compare
+from yolo_mask_plugin.apps.compare import evaluate
+from yolo_mask_plugin.apps.compare.dataset import COMPARE_VAL
+from yolo_mask_plugin.apps.compare.run import MASK_RCNN_CONFIG, train_models
+from yolo_mask_plugin.d2.config import build_cfg
 
 from .conftest import TEST_IMAGE_SIZE
 
@@ -199,7 +199,7 @@ def test_bad_input_fails_before_training(shapes_root, tmp_path, split, edit, err
 
 
 def test_cli_wants_all_split_paths_or_none(shapes_root):
-    from yolo_mask_plugin.cli import _compare
+    from yolo_mask_plugin.apps.cli import _compare
 
     args = build_parser().parse_args(["compare", "--train-json", str(shapes_root / "annotations/instances_train.json")])
     with pytest.raises(SystemExit, match="give all of --train-json"):
@@ -249,7 +249,7 @@ def test_tiny_run_writes_every_report_file(tiny_run):
         for iou_type in evaluate.IOU_TYPES:
             assert set(model["accuracy"][iou_type]) == set(evaluate.METRICS)
             assert model["accuracy"][iou_type]["AP"] is not None and 0.0 <= model["accuracy"][iou_type]["AP"] <= 100.0
-        assert 0 < model["speed"]["median_ms"] <= model["speed"]["p90_ms"] and model["speed"]["images"] == 4
+        assert 0 < model["speed"]["median_ms"] <= model["speed"]["p90_ms"] and model["speed"]["runs"] == 4
         assert model["params"] > 1e6 and model["flops"] > 1e7, name
         assert model["memory"]["peak_rss_mb"] > 0, name
         assert model["train"]["wall_s"] > 0 and model["train"]["cpu_s"] > 0
@@ -299,7 +299,7 @@ def test_rerun_reuses_finished_models(tiny_run, shapes_root, yolo_checkpoint, ma
 
 def test_unfinished_run_resumes_only_with_the_same_settings(tmp_path):
     """An interrupted Detectron2 run resumes from its checkpoint; one left by another budget is cleared."""
-    from yolo_mask_plugin.compare.training import _start
+    from yolo_mask_plugin.apps.runs import start_run as _start
 
     run = tmp_path / "run"
     _start(run, {"opts": ["SOLVER.MAX_ITER", "40"]})

@@ -10,7 +10,8 @@ import pycocotools.mask as mask_utils
 import pytest
 from pycocotools.coco import COCO
 
-from yolo_mask_plugin.data.catalog import SHAPES_TRAIN, SHAPES_VAL, default_shapes_root, register_shapes_dataset
+from yolo_mask_plugin.d2.datasets import SHAPES_TRAIN, SHAPES_VAL, register_shapes_dataset
+from yolo_mask_plugin.data.shapes import default_shapes_root
 from yolo_mask_plugin.data.convert import coco_to_yolo_seg, yolo_seg_to_coco
 from yolo_mask_plugin.data.shapes import SHAPES_CLASSES, generate_shapes_dataset
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from yolo_mask_plugin.demo import NUM_OVERLAYS, run_demo
+from yolo_mask_plugin.apps.demo import NUM_OVERLAYS, run_demo
 
 
 def test_demo_runs_every_step_and_reuses_finished_yolo(tmp_path, capsys):

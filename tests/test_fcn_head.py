@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from yolo_mask_plugin.fcn_head import FCNMaskHead
+from yolo_mask_plugin.core.fcn_head import FCNMaskHead
 
 
 @pytest.mark.parametrize("output_resolution,num_classes,norm", [(28, 1, ""), (56, 1, "GN"), (14, 4, ""), (28, 3, "GN")])

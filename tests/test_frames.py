@@ -7,7 +7,7 @@ import pytest
 import torch
 from ultralytics.data.augment import LetterBox
 
-from yolo_mask_plugin.frames import Letterbox
+from yolo_mask_plugin.core.frames import Letterbox
 
 SHAPES = [(96, 128, 128), (128, 96, 128), (200, 333, 256), (257, 129, 160), (64, 64, 128), (480, 640, 320)]
 
@@ -65,7 +65,7 @@ def test_proposal_generator_boxes_equal_ultralytics_own_pipeline(shapes_root, yo
 
     from tests.conftest import small_cfg
     from yolo_mask_plugin.adapters import load_yolo
-    from yolo_mask_plugin.engine import Trainer
+    from yolo_mask_plugin.apps.train_net import Trainer
 
     cfg = small_cfg(
         "shapes/yolo_mask_two_branch_R_50_FPN.yaml", shapes_root, tmp_path, "MODEL.YOLO.WEIGHTS", str(yolo_checkpoint),

@@ -12,10 +12,10 @@ from detectron2.utils.events import EventStorage
 from PIL import Image
 
 from tests.conftest import small_cfg
-from yolo_mask_plugin.cli import main as cli_main
-from yolo_mask_plugin.data import register_shapes_dataset
-from yolo_mask_plugin.engine import Trainer
-from yolo_mask_plugin.predict import predict_images
+from yolo_mask_plugin.apps.cli import main as cli_main
+from yolo_mask_plugin.d2 import register_shapes_dataset
+from yolo_mask_plugin.apps.train_net import Trainer
+from yolo_mask_plugin.apps.predict import predict_images
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from detectron2.data.detection_utils import read_image
 from detectron2.structures import Boxes, BoxMode, Instances
 
 from tests.conftest import small_cfg
-from yolo_mask_plugin.engine import Trainer
+from yolo_mask_plugin.apps.train_net import Trainer
 
 TRAIN_ITERS = 800
 MIN_MEAN_MASK_IOU = 0.7

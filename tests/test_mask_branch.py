@@ -6,9 +6,9 @@ import torch
 from detectron2.modeling.poolers import ROIPooler
 from detectron2.structures import BitMasks, Boxes
 
-from yolo_mask_plugin.mask_branch import MASK_HEAD_DEFAULTS, RoIMaskBranch
-from yolo_mask_plugin.mask_loss import crop_mask_targets, mask_bce_loss
-from yolo_mask_plugin.roi_align import MultiLevelRoIAlign
+from yolo_mask_plugin.core.mask_branch import MASK_HEAD_DEFAULTS, RoIMaskBranch
+from yolo_mask_plugin.core.mask_loss import crop_mask_targets, mask_bce_loss
+from yolo_mask_plugin.core.roi_align import MultiLevelRoIAlign
 
 
 def _random_boxes(n: int, size: int, generator: torch.Generator) -> torch.Tensor:

@@ -16,8 +16,9 @@ from detectron2.modeling import (
 )
 
 import yolo_mask_plugin
-from yolo_mask_plugin.engine import build_cfg, get_config_file
-from yolo_mask_plugin.registration import register_once
+import yolo_mask_plugin.d2
+from yolo_mask_plugin.d2.config import build_cfg, get_config_file
+from yolo_mask_plugin.d2.registration import register_once
 
 REGISTERED = [
     (BACKBONE_REGISTRY, "build_yolo_backbone"),
@@ -35,7 +36,8 @@ def test_import_registers_every_component():
 
 def test_reloading_modules_does_not_raise_already_registered():
     for module in ("backbone", "proposal_generator", "mask_head", "roi_heads"):
-        importlib.reload(importlib.import_module(f"yolo_mask_plugin.{module}"))
+        importlib.reload(importlib.import_module(f"yolo_mask_plugin.d2.{module}"))
+    importlib.reload(yolo_mask_plugin.d2)
     importlib.reload(yolo_mask_plugin)
     for registry, name in REGISTERED:
         assert name in registry
@@ -44,12 +46,16 @@ def test_reloading_modules_does_not_raise_already_registered():
 @pytest.mark.parametrize(
     "order",
     [
-        ["yolo_mask_plugin.roi_heads", "yolo_mask_plugin", "yolo_mask_plugin.mask_head"],
-        ["yolo_mask_plugin.adapters", "yolo_mask_plugin.backbone", "yolo_mask_plugin"],
+        ["yolo_mask_plugin.d2.roi_heads", "yolo_mask_plugin", "yolo_mask_plugin.d2.mask_head"],
+        ["yolo_mask_plugin.adapters", "yolo_mask_plugin.d2.backbone", "yolo_mask_plugin"],
+        ["yolo_mask_plugin", "yolo_mask_plugin.d2"],
     ],
 )
 def test_submodules_import_in_any_order_in_a_fresh_interpreter(order):
-    code = "; ".join(f"import {m}" for m in order) + "; import yolo_mask_plugin; print('ok')"
+    code = "; ".join(f"import {m}" for m in order) + (
+        "; from detectron2.modeling import ROI_HEADS_REGISTRY; import yolo_mask_plugin; "
+        "assert 'YOLOMaskROIHeads' in ROI_HEADS_REGISTRY; print('ok')"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("ok")

@@ -8,7 +8,7 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
 from tests.conftest import small_cfg
-from yolo_mask_plugin.engine import Trainer
+from yolo_mask_plugin.apps.train_net import Trainer
 
 FAMILIES = {
     "single_pass": ("shapes/yolo_mask_single_pass.yaml", ["mask"]),

@@ -23,8 +23,11 @@ from torchvision.ops import box_iou
 from ultralytics.utils import ops
 
 from yolo_mask_plugin.adapters import YOLOMask, YOLOMaskModel, YOLOMaskTrainer
-from yolo_mask_plugin.adapters.detector_training import train_ultralytics
-from yolo_mask_plugin.engine import build_cfg
+from yolo_mask_plugin.adapters.training import train_ultralytics
+from yolo_mask_plugin.apps import train_net
+from yolo_mask_plugin.apps.cli import build_parser
+from yolo_mask_plugin.d2.checkpoint import convert_ultralytics_checkpoint
+from yolo_mask_plugin.d2.config import build_cfg
 
 from .conftest import TEST_IMAGE_SIZE
 
@@ -153,8 +156,9 @@ def test_predictor_masks_in_input_and_original_frames(frozen_detector_run, shape
     assert retina.plot().shape == image.shape and small.plot().shape == image.shape
 
 
-def test_same_checkpoint_gives_the_same_detections_and_masks_in_detectron2(frozen_detector_run, shapes_root):
-    """Ultralytics' predictor and Detectron2's DefaultPredictor (yolo_mask_ultralytics.yaml) on one image.
+def test_same_checkpoint_gives_the_same_detections_and_masks_in_detectron2(frozen_detector_run, shapes_root, tmp_path):
+    """Ultralytics' predictor and Detectron2's DefaultPredictor (yolo_mask_ultralytics.yaml, the checkpoint converted
+    by `convert_ultralytics_checkpoint` and loaded by DetectionCheckpointer) on one image.
 
     Every box NMS keeps (confidence 0) is compared: the weakly trained test detector is rarely sure of
     anything, and a low threshold gives many boxes to compare. Detections are matched by class and box, since fused
@@ -165,9 +169,10 @@ def test_same_checkpoint_gives_the_same_detections_and_masks_in_detectron2(froze
     conf, iou, max_det = 0.0, 0.5, 300
     ours = YOLOMask(best).predict(image_path, imgsz=TEST_IMAGE_SIZE, conf=conf, iou=iou, max_det=max_det,
                                   retina_masks=True, device="cpu", verbose=False)[0]
+    converted = convert_ultralytics_checkpoint(best, tmp_path / "best_d2.pth")
     cfg = build_cfg("yolo_mask_ultralytics.yaml", [
-        "MODEL.YOLO.WEIGHTS", best, "MODEL.ROI_HEADS.NUM_CLASSES", "4", "MODEL.DEVICE", "cpu",
-        "INPUT.MIN_SIZE_TEST", str(TEST_IMAGE_SIZE), "INPUT.MAX_SIZE_TEST", str(TEST_IMAGE_SIZE),
+        "MODEL.YOLO.WEIGHTS", best, "MODEL.WEIGHTS", str(converted), "MODEL.ROI_HEADS.NUM_CLASSES", "4",
+        "MODEL.DEVICE", "cpu", "INPUT.MIN_SIZE_TEST", str(TEST_IMAGE_SIZE), "INPUT.MAX_SIZE_TEST", str(TEST_IMAGE_SIZE),
         "MODEL.YOLO.CONF_THRESH_TEST", str(conf), "MODEL.YOLO.NMS_THRESH", str(iou),
         "TEST.DETECTIONS_PER_IMAGE", str(max_det),
     ])
@@ -188,18 +193,20 @@ def test_same_checkpoint_gives_the_same_detections_and_masks_in_detectron2(froze
     assert (mask_iou >= 0.99).all(), mask_iou
 
 
-def test_detectron2_config_must_describe_the_checkpoint_head(frozen_detector_run):
-    from detectron2.modeling import build_model
-
-    cfg = build_cfg("yolo_mask_ultralytics.yaml", [
-        "MODEL.YOLO.WEIGHTS", str(frozen_detector_run.best), "MODEL.ROI_HEADS.NUM_CLASSES", "4",
-        "MODEL.DEVICE", "cpu", "MODEL.ROI_MASK_HEAD.CONV_DIM", "256",
+def test_detectron2_config_must_describe_the_checkpoint_head(frozen_detector_run, tmp_path):
+    """`yolo-mask eval` converts a YOLO-mask .pt given as MODEL.WEIGHTS, and refuses a config describing another
+    head (Detectron2's checkpointer alone would skip the mismatched tensors with a warning)."""
+    args = build_parser().parse_args([
+        "eval", "--config-file", "yolo_mask_ultralytics.yaml", "MODEL.YOLO.WEIGHTS", str(frozen_detector_run.best),
+        "MODEL.WEIGHTS", str(frozen_detector_run.best), "MODEL.ROI_HEADS.NUM_CLASSES", "4", "MODEL.DEVICE", "cpu",
+        "MODEL.ROI_MASK_HEAD.CONV_DIM", "256", "OUTPUT_DIR", str(tmp_path),
     ])
-    with pytest.raises(ValueError, match=r"CONV_DIM=256 \(checkpoint: 64\).*INIT_FROM_WEIGHTS"):
-        build_model(cfg)
-    cfg.defrost()
-    cfg.MODEL.YOLO.MASK_HEAD.INIT_FROM_WEIGHTS = False
-    assert build_model(cfg).roi_heads.mask_head.fcn.predictor.in_channels == 256
+    with pytest.raises(ValueError, match=r"CONV_DIM=256 \(checkpoint: 64\).*yolo_mask_ultralytics.yaml"):
+        train_net.setup(args)
+    assert (tmp_path / "best_d2.pth").is_file()  # converted next to the run's outputs
+    args.opts = args.opts[:-4] + args.opts[-2:]  # without CONV_DIM 256: the config describes the head
+    cfg = train_net.setup(args)
+    assert cfg.MODEL.WEIGHTS == str(tmp_path / "best_d2.pth")
 
 
 def test_checkpoint_reloads_by_import_path_in_a_fresh_interpreter(frozen_detector_run):
@@ -258,7 +265,7 @@ def test_stock_yolo_seg_checkpoint_is_refused_clearly(shapes_root, tmp_path):
 def test_pool_p2_adds_yolos_stride_4_map_and_survives_a_checkpoint(tmp_path):
     from ultralytics.nn.tasks import yaml_model_load
 
-    from yolo_mask_plugin.checkpoint_mask_head import mask_head_opts
+    from yolo_mask_plugin.d2.checkpoint import mask_head_opts
 
     model = YOLOMaskModel({**yaml_model_load("yolo11n.yaml"), "mask_head": {"pool_p2": True}}, nc=4, verbose=False)
     assert model.mask_head.pooler.strides == [4, 8, 16, 32] and len(model.mask_head.laterals.convs) == 4

@@ -1,31 +1,47 @@
-"""yolo-mask-plugin: YOLO boxes + an RoIAlign FCN mask head, as Detectron2 components.
+"""yolo-mask-plugin: YOLO boxes + an RoIAlign FCN mask head, for Detectron2 and Ultralytics.
 
-Importing the package registers, idempotently:
-  * `build_yolo_backbone` (BACKBONE_REGISTRY)
-  * `YOLOProposalGenerator` (PROPOSAL_GENERATOR_REGISTRY)
-  * `YOLOMaskROIHeads` (ROI_HEADS_REGISTRY)
-  * `YOLOMaskFCNHead` (ROI_MASK_HEAD_REGISTRY)
-  * the embedded `shapes_train` / `shapes_val` datasets (DatasetCatalog)
+Layers (imports point down only):
+  * `yolo_mask_plugin.core`: the framework-neutral mask branch (torch and torchvision only);
+  * `yolo_mask_plugin.d2`: the Detectron2 shell; importing it registers the components and the embedded datasets;
+  * `yolo_mask_plugin.adapters`: the Ultralytics shell (`YOLOMask`), which never imports Detectron2;
+  * `yolo_mask_plugin.apps`: the `yolo-mask` command line, demo, comparison.
+Importing this package imports neither Detectron2 nor Ultralytics. The Detectron2 names below
+(`add_yolo_mask_config`, the components) are loaded, and the components registered, on first use.
 """
-from yolo_mask_plugin import _source_layout
+from __future__ import annotations
 
-_source_layout.install()  # before anything imports yolo_mask_plugin.adapters
+import importlib
+import sys
 
-from yolo_mask_plugin.config import add_yolo_mask_config  # noqa: E402
-from yolo_mask_plugin.backbone import YOLOBackbone, build_yolo_backbone  # noqa: E402
-from yolo_mask_plugin.proposal_generator import YOLOProposalGenerator  # noqa: E402
-from yolo_mask_plugin.mask_head import YOLOMaskFCNHead  # noqa: E402
-from yolo_mask_plugin.roi_heads import YOLOMaskROIHeads  # noqa: E402
-from yolo_mask_plugin.data import register_shapes_dataset  # noqa: E402
+__version__ = "0.2.0"
 
-register_shapes_dataset()
+# Module paths that checkpoints written by 0.1.0 pickled, before the core moved into `core/`: aliased, so
+# `YOLOMask("best.pt")` and `torch.load` keep finding their classes.
+_MOVED_MODULES = {
+    "yolo_mask_plugin.fcn_head": "yolo_mask_plugin.core.fcn_head",
+    "yolo_mask_plugin.mask_branch": "yolo_mask_plugin.core.mask_branch",
+    "yolo_mask_plugin.roi_align": "yolo_mask_plugin.core.roi_align",
+}
+for _old, _new in _MOVED_MODULES.items():
+    sys.modules.setdefault(_old, importlib.import_module(_new))
 
-__version__ = "0.1.0"
-__all__ = [
+_DETECTRON2_NAMES = (
     "YOLOBackbone",
     "YOLOMaskFCNHead",
     "YOLOMaskROIHeads",
     "YOLOProposalGenerator",
     "add_yolo_mask_config",
     "build_yolo_backbone",
-]
+)
+
+
+def __getattr__(name: str):
+    """`from yolo_mask_plugin import add_yolo_mask_config` imports (and so registers) the Detectron2 shell."""
+    if name in _DETECTRON2_NAMES:
+        from yolo_mask_plugin import d2
+
+        return getattr(d2, name)
+    raise AttributeError(f"module 'yolo_mask_plugin' has no attribute {name!r}")
+
+
+__all__ = [*_DETECTRON2_NAMES, "__version__"]

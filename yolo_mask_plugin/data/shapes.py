@@ -19,7 +19,7 @@ import pycocotools.mask as mask_utils
 
 from .convert import coco_to_yolo_seg, mask_to_polygons, write_yolo_data_yaml
 
-__all__ = ["SHAPES_CLASSES", "generate_shapes_dataset"]
+__all__ = ["SHAPES_CLASSES", "default_shapes_root", "generate_shapes_dataset"]
 
 SHAPES_CLASSES = ("circle", "square", "triangle", "star")
 
@@ -29,6 +29,11 @@ _MIN_VISIBLE_FRACTION = 0.35
 _MIN_VISIBLE_AREA = 80
 _MIN_PART_AREA = 10  # px; smaller occlusion slivers are removed from the mask, not annotated
 _PLACEMENT_TRIES = 20
+
+
+def default_shapes_root() -> Path:
+    """``$YOLO_MASK_DATASETS/shapes``, else ``./datasets/shapes`` (as D2 does with ``$DETECTRON2_DATASETS``)."""
+    return Path(os.path.expanduser(os.getenv("YOLO_MASK_DATASETS", "datasets"))) / "shapes"
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:

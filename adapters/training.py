@@ -1,0 +1,40 @@
+"""Train with Ultralytics' own trainer, offline, from a script: YOLO detectors, YOLO-seg, YOLO-mask."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ultralytics import YOLO
+from ultralytics.engine.model import Model
+
+from yolo_mask_plugin.core.threads import kept_torch_threads
+
+
+def train_ultralytics(model: Model, data_yaml: str | os.PathLike, project: str | os.PathLike, name: str, **train_args):
+    """`model.train(...)` on `data_yaml` into `project/name`; returns `best.pt`.
+
+    `train_args` go to Ultralytics' trainer unchanged (epochs, imgsz, batch, workers, seed, ...). Plots are
+    off unless asked for (they download a font).
+    """
+    data_yaml = Path(data_yaml)
+    if not data_yaml.is_file():
+        raise FileNotFoundError(f"Ultralytics dataset yaml {str(data_yaml)!r} does not exist")
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    args = {"plots": False, "exist_ok": True, "verbose": False, **train_args}
+    with kept_torch_threads():  # Ultralytics' CPU training leaves cpu_count - 1 threads; what runs next needs them all
+        model.train(data=str(data_yaml), project=str(Path(project).absolute()), name=name, **args)
+    best = Path(model.trainer.best)
+    if not best.is_file():  # Ultralytics saves best.pt after the first epoch; no file means training broke off
+        raise RuntimeError(f"Ultralytics training into {best.parent.parent} finished without writing {best}")
+    return best
+
+
+def train_yolo_detector(
+    data_yaml: str | os.PathLike,
+    project: str | os.PathLike,
+    name: str = "yolo",
+    model: str = "yolo11n.yaml",
+    **train_args,
+) -> Path:
+    """Train the detector `model` (a `.yaml` from scratch, or a `.pt` to fine-tune) on `data_yaml`; `best.pt`."""
+    return train_ultralytics(YOLO(model, task="detect"), data_yaml, project, name, **train_args)

@@ -1,0 +1,171 @@
+"""`yolo-mask`: data | train | eval | predict | convert | demo | compare.
+
+`train` and `eval` take exactly the arguments of Detectron2's `tools/train_net.py` (they are built from
+`default_argument_parser`) and run through `launch`, so `--num-gpus`, `--resume`, `--eval-only` and
+trailing overrides behave as Detectron2 users expect: `KEY VALUE` pairs for a yacs `.yaml` config, `key=value`
+for a LazyConfig `.py` (as `tools/lazyconfig_train_net.py`).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from detectron2.engine import default_argument_parser, launch
+
+from yolo_mask_plugin.apps import train_net
+from yolo_mask_plugin.d2.config import build_cfg
+
+DEFAULT_CONFIG = "shapes/yolo_mask_single_pass.yaml"
+
+
+def _data(args: argparse.Namespace) -> None:
+    from yolo_mask_plugin.data import default_shapes_root, generate_shapes_dataset
+
+    root = args.root or default_shapes_root()
+    print(f"[yolo-mask data] writing the shapes dataset to {root} ...", flush=True)
+    generate_shapes_dataset(root, num_train=args.num_train, num_val=args.num_val, seed=args.seed, force=args.force)
+    print(f"[yolo-mask data] done: COCO json in {root}/annotations, Ultralytics yaml {root}/shapes-seg.yaml")
+
+
+def _train(args: argparse.Namespace) -> None:
+    print(f"[yolo-mask {args.command}] {args.config_file} on {args.num_gpus} GPU(s) x {args.num_machines} machine(s)")
+    launch(
+        train_net.main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from yolo_mask_plugin.apps.predict import predict_images
+    from yolo_mask_plugin.d2.checkpoint import as_detectron2_weights
+
+    weights = as_detectron2_weights(args.weights, args.output)
+    opts = ["MODEL.WEIGHTS", weights, "MODEL.YOLO.CONF_THRESH_TEST", str(args.confidence_threshold), *args.opts]
+    if args.cpu:
+        opts += ["MODEL.DEVICE", "cpu"]
+    cfg = build_cfg(args.config_file, opts)
+    cfg.freeze()
+    json_path = predict_images(cfg, args.input, args.output)
+    print(f"[yolo-mask predict] overlays and {json_path.name} written to {json_path.parent}")
+
+
+def _convert(args: argparse.Namespace) -> None:
+    from yolo_mask_plugin.d2.checkpoint import convert_ultralytics_checkpoint, converted_metadata, mask_head_opts
+
+    output = convert_ultralytics_checkpoint(args.weights, args.output)
+    metadata = converted_metadata(output)
+    print(f"[yolo-mask convert] {args.weights} -> {output} (Detectron2 MODEL.WEIGHTS / train.init_checkpoint)")
+    if metadata["mask_head"] is not None:
+        opts = mask_head_opts(metadata["mask_head"], metadata["head_maps"])
+        print("[yolo-mask convert] its mask head, as config opts: " + " ".join(opts))
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from yolo_mask_plugin.apps.demo import run_demo
+
+    run_demo(args.output_dir, data_root=args.data_root, yolo_epochs=args.yolo_epochs, opts=args.opts)
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from yolo_mask_plugin.apps.compare import CocoSplit, CompareBudget, run_compare
+
+    splits = [args.train_json, args.train_images, args.val_json, args.val_images]
+    if any(splits) and not all(splits):
+        raise SystemExit("yolo-mask compare: give all of --train-json --train-images --val-json --val-images, or none")
+    train = CocoSplit(args.train_json, args.train_images) if all(splits) else None
+    val = CocoSplit(args.val_json, args.val_images) if all(splits) else None
+    budget = CompareBudget(
+        imgsz=args.imgsz, yolo_epochs=args.yolo_epochs, yolo_batch=args.yolo_batch, d2_iters=args.iters,
+        d2_batch=args.d2_batch, seed=args.seed, workers=args.workers,
+    )
+    run_compare(
+        args.output_dir, train, val, budget, yolo=args.yolo, yolo_weights=args.yolo_weights,
+        mask_rcnn_weights=args.mask_rcnn_weights, speed_images=args.speed_images, warmup_images=args.warmup_images,
+        grid_images=args.grid_images,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `yolo-mask` argument parser, one sub-command per job."""
+    parser = argparse.ArgumentParser(prog="yolo-mask", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="generate the embedded shapes dataset (COCO json + YOLO-seg)")
+    data.add_argument("--root", help="output folder (default: $YOLO_MASK_DATASETS/shapes or datasets/shapes)")
+    data.add_argument("--num-train", type=int, default=240)
+    data.add_argument("--num-val", type=int, default=60)
+    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--force", action="store_true", help="regenerate even if a complete dataset is there")
+
+    train_net = default_argument_parser()
+    for name, help_text in (("train", "train with Detectron2's DefaultTrainer"), ("eval", "evaluate with COCOEvaluator")):
+        sub = commands.add_parser(name, parents=[train_net], add_help=False, help=help_text, epilog=train_net.epilog)
+        sub.set_defaults(config_file=DEFAULT_CONFIG)
+
+    predict = commands.add_parser("predict", help="images -> overlay PNGs (Visualizer) + COCO-format JSON")
+    predict.add_argument("--config-file", default=DEFAULT_CONFIG, metavar="FILE")
+    predict.add_argument("--weights", required=True,
+                         help="a Detectron2 checkpoint of the model (model_final.pth), or a YOLO-mask .pt")
+    predict.add_argument("--input", nargs="+", required=True, help="image files and/or folders of images")
+    predict.add_argument("--output", required=True, help="folder for the overlays and predictions.json")
+    predict.add_argument("--confidence-threshold", type=float, default=0.6, help="YOLO confidence (paper: 0.6)")
+    predict.add_argument("--cpu", action="store_true", help="run on CPU even if a GPU is available")
+    predict.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config KEY VALUE pairs")
+
+    convert = commands.add_parser(
+        "convert", help="an Ultralytics YOLO(-mask) .pt -> a Detectron2 checkpoint of the single-pass model",
+    )
+    convert.add_argument("weights", help="Ultralytics checkpoint (best.pt of YOLOMask or of a YOLO detector)")
+    convert.add_argument("output", help="the Detectron2 .pth to write")
+
+    demo = commands.add_parser("demo", help="the main job: data, YOLO (Ultralytics), mask head (Detectron2), eval")
+    demo.add_argument("--output-dir", default="output/demo")
+    demo.add_argument("--data-root", help="shapes dataset folder (default: as for `yolo-mask data`)")
+    demo.add_argument("--yolo-epochs", type=int, default=None, help="Ultralytics epochs (default: the demo's)")
+    demo.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="Detectron2 config KEY VALUE pairs")
+
+    from yolo_mask_plugin.apps.compare.run import CompareBudget
+
+    defaults = CompareBudget()
+    compare = commands.add_parser(
+        "compare", help="Mask R-CNN vs YOLO-mask (two designs) vs YOLO-seg on one dataset: one evaluator, one report",
+    )
+    compare.add_argument("--output-dir", default="output/compare", help="runs, report.md, results.json, PNGs")
+    compare.add_argument("--train-json", help="COCO instances json of the train split (default: embedded shapes)")
+    compare.add_argument("--train-images", help="folder the train json's file_names are relative to")
+    compare.add_argument("--val-json", help="COCO instances json of the val split")
+    compare.add_argument("--val-images", help="folder the val json's file_names are relative to")
+    compare.add_argument("--imgsz", type=int, default=defaults.imgsz, help="input size (long side) of every model")
+    compare.add_argument("--yolo-epochs", type=int, default=defaults.yolo_epochs, help="Ultralytics epochs")
+    compare.add_argument("--yolo-batch", type=int, default=defaults.yolo_batch)
+    compare.add_argument("--iters", type=int, default=defaults.d2_iters, help="Detectron2 iterations")
+    compare.add_argument("--d2-batch", type=int, default=defaults.d2_batch, help="Detectron2 images per iteration")
+    compare.add_argument("--seed", type=int, default=defaults.seed)
+    compare.add_argument("--workers", type=int, default=defaults.workers, help="data-loader workers")
+    compare.add_argument("--yolo", default="yolo11n", help="YOLO size: <yolo>.yaml and <yolo>-seg.yaml")
+    compare.add_argument("--yolo-weights", help="pretrained YOLO .pt both YOLO models start from")
+    compare.add_argument("--mask-rcnn-weights", help="pretrained Detectron2 weights (.pkl/.pth) both ResNets start from")
+    compare.add_argument("--speed-images", type=int, default=20, help="val images timed per model")
+    compare.add_argument("--warmup-images", type=int, default=3)
+    compare.add_argument("--grid-images", type=int, default=4, help="rows of the side-by-side image grid")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of `yolo-mask`."""
+    args = build_parser().parse_args(argv)
+    if args.command == "eval":
+        args.eval_only = True
+    commands = {
+        "data": _data, "train": _train, "eval": _train, "predict": _predict, "convert": _convert, "demo": _demo,
+        "compare": _compare,
+    }
+    commands[args.command](args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

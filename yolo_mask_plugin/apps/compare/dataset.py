@@ -1,0 +1,130 @@
+"""The comparison's dataset: a COCO-format train/val pair, checked before anything trains.
+
+Every model sees the same images: Detectron2 reads the COCO jsons (registered with its own
+`register_coco_instances`), Ultralytics reads the YOLO-seg copy the project's converter writes from them,
+and the one evaluator scores against the val json at the images' original resolution.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data.datasets import register_coco_instances
+
+from yolo_mask_plugin.data import coco_to_yolo_seg, write_yolo_data_yaml
+
+COMPARE_TRAIN = "yolo_mask_compare_train"
+COMPARE_VAL = "yolo_mask_compare_val"
+MAX_LISTED = 5  # missing files / bad annotations named in an error message
+
+
+@dataclass(frozen=True)
+class CocoSplit:
+    """One split: a COCO instances json and the folder its `file_name`s are relative to."""
+
+    json_file: Path
+    image_dir: Path
+
+
+@dataclass(frozen=True)
+class CompareDataset:
+    """Both checked splits, their classes, and the YOLO-seg copy Ultralytics reads."""
+
+    train: CocoSplit
+    val: CocoSplit
+    classes: tuple[str, ...]  # contiguous class index -> name (categories sorted by id, as D2 and the converter)
+    category_ids: tuple[int, ...]  # contiguous class index -> the json's category id
+    yolo_data_yaml: Path
+    num_train_images: int
+    num_val_images: int
+
+    def describe(self) -> dict:
+        return {
+            "train_json": str(self.train.json_file), "train_images": str(self.train.image_dir),
+            "val_json": str(self.val.json_file), "val_images": str(self.val.image_dir),
+            "classes": list(self.classes), "num_train_images": self.num_train_images,
+            "num_val_images": self.num_val_images, "yolo_data_yaml": str(self.yolo_data_yaml),
+        }
+
+
+def _listed(items: list) -> str:
+    more = f" (and {len(items) - MAX_LISTED} more)" if len(items) > MAX_LISTED else ""
+    return ", ".join(str(i) for i in items[:MAX_LISTED]) + more
+
+
+def load_checked_split(split: CocoSplit, role: str) -> dict:
+    """The json of `split`, after the checks that would otherwise fail deep inside a trainer or evaluator."""
+    if not split.json_file.is_file():
+        raise FileNotFoundError(f"{role} json {str(split.json_file)!r} does not exist")
+    if not split.image_dir.is_dir():
+        raise FileNotFoundError(f"{role} image folder {str(split.image_dir)!r} does not exist")
+    try:
+        data = json.loads(split.json_file.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{role} json {split.json_file} is not valid JSON: {e}") from e
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise ValueError(f"{role} json {split.json_file} has no {key!r} list: not a COCO instances file")
+    if not data["images"]:
+        raise ValueError(f"{role} split is empty: {split.json_file} lists no images")
+    if not data["categories"]:
+        raise ValueError(f"{role} json {split.json_file} lists no categories")
+    if not [a for a in data["annotations"] if not a.get("iscrowd", 0)]:
+        raise ValueError(f"{role} split has no instances: {split.json_file} has no (non-crowd) annotations")
+    no_mask = [a.get("id") for a in data["annotations"] if not a.get("segmentation")]
+    if no_mask:
+        raise ValueError(
+            f"{role} json {split.json_file}: {len(no_mask)} of {len(data['annotations'])} annotations have no "
+            f"'segmentation' (ids {_listed(no_mask)}); instance segmentation needs a mask for every instance"
+        )
+    missing = [img["file_name"] for img in data["images"] if not (split.image_dir / img["file_name"]).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{role} json {split.json_file}: {len(missing)} of {len(data['images'])} listed images are not on disk "
+            f"under {split.image_dir}: {_listed(missing)}"
+        )
+    return data
+
+
+def _categories(data: dict) -> list[tuple[int, str]]:
+    return sorted((c["id"], c["name"]) for c in data["categories"])
+
+
+def _register(name: str, split: CocoSplit) -> None:
+    """Detectron2's COCO registration, replacing an earlier one of the same name (no "already registered")."""
+    if name in DatasetCatalog.list():
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    register_coco_instances(name, {}, str(split.json_file), str(split.image_dir))
+
+
+def prepare_dataset(train: CocoSplit, val: CocoSplit, work_dir: str | os.PathLike) -> CompareDataset:
+    """Check both splits, register them in Detectron2 and write the YOLO-seg copy under `work_dir/yolo`.
+
+    Raises before any training: missing files, a json without segmentations, an empty val split, or
+    categories that differ between train and val (ids or names).
+    """
+    train = CocoSplit(Path(train.json_file).absolute(), Path(train.image_dir).absolute())
+    val = CocoSplit(Path(val.json_file).absolute(), Path(val.image_dir).absolute())
+    train_data, val_data = load_checked_split(train, "train"), load_checked_split(val, "val")
+    train_cats, val_cats = _categories(train_data), _categories(val_data)
+    if train_cats != val_cats:
+        raise ValueError(
+            f"categories differ between train ({train.json_file}) and val ({val.json_file}): "
+            f"train has (id, name) {train_cats}, val has {val_cats}; both splits must list the same categories"
+        )
+    yolo_root = Path(work_dir).absolute() / "yolo"
+    for split, role in ((train, "train"), (val, "val")):
+        coco_to_yolo_seg(split.json_file, split.image_dir, yolo_root, split=role)
+    classes = tuple(name for _, name in train_cats)
+    yolo_yaml = write_yolo_data_yaml(yolo_root, classes)
+    _register(COMPARE_TRAIN, train)
+    _register(COMPARE_VAL, val)
+    return CompareDataset(
+        train=train, val=val, classes=classes, category_ids=tuple(i for i, _ in train_cats),
+        yolo_data_yaml=yolo_yaml, num_train_images=len(train_data["images"]),
+        num_val_images=len(val_data["images"]),
+    )

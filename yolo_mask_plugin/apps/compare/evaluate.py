@@ -1,0 +1,112 @@
+"""The one evaluator, and the two cross-checks it is held against.
+
+Every model's predictions (Detectron2 `Instances` at the original image size) become COCO-format results
+with Detectron2's `instances_to_coco_json` (pycocotools RLE) and are scored by pycocotools' COCOeval, bbox
+and segm, against the val json. The same predictions then go through Detectron2's COCOEvaluator and through
+Ultralytics' AP (its `match_predictions` + `ap_per_class`) to show how far the three agree.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+from detectron2.evaluation import COCOEvaluator
+from detectron2.evaluation.coco_evaluation import instances_to_coco_json
+from detectron2.structures import Instances
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+from ultralytics.engine.validator import BaseValidator
+from ultralytics.utils.metrics import ap_per_class, box_iou, mask_iou
+
+IOU_TYPES = ("bbox", "segm")
+METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")  # COCOeval.stats[:6], in percent as Detectron2 prints
+
+
+def load_ground_truth(json_file: str) -> COCO:
+    """pycocotools' COCO of the val json, without its progress prints."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return COCO(json_file)
+
+
+def to_coco_results(instances: Instances, image_id: int, category_ids: tuple[int, ...]) -> list[dict]:
+    """COCO-format results of one image (boxes XYWH, RLE masks), with the json's category ids."""
+    results = instances_to_coco_json(instances, image_id)
+    for r in results:
+        r["category_id"] = category_ids[r["category_id"]]
+    return results
+
+
+def coco_metrics(gt: COCO, results: list[dict]) -> dict[str, dict[str, float | None]]:
+    """COCOeval bbox and segm: AP, AP50, AP75, APs/m/l in percent; None where COCOeval has nothing to
+    average (an area range without ground truth). No predictions at all scores 0."""
+    metrics = {}
+    for iou_type in IOU_TYPES:
+        if not results:
+            metrics[iou_type] = {m: 0.0 for m in METRICS}
+            continue
+        dets = copy.deepcopy(results)
+        if iou_type == "segm":  # without a box, pycocotools takes area and box from the mask, as for COCO
+            for d in dets:
+                d.pop("bbox", None)
+        with contextlib.redirect_stdout(io.StringIO()):
+            evaluation = COCOeval(gt, gt.loadRes(dets), iou_type)
+            evaluation.evaluate()
+            evaluation.accumulate()
+            evaluation.summarize()
+        metrics[iou_type] = {m: (float(s) * 100 if s >= 0 else None) for m, s in zip(METRICS, evaluation.stats)}
+    return metrics
+
+
+def detectron2_coco_evaluator(dataset_name: str, image_ids: list[int], predictions: list[Instances]) -> dict:
+    """Detectron2's COCOEvaluator on the same predictions (its pycocotools path: `_C` may not be built)."""
+    evaluator = COCOEvaluator(dataset_name, tasks=IOU_TYPES, distributed=False, use_fast_impl=False)
+    evaluator.reset()
+    for image_id, instances in zip(image_ids, predictions):
+        evaluator.process([{"image_id": image_id}], [{"instances": instances}])
+    with contextlib.redirect_stdout(io.StringIO()):
+        results = evaluator.evaluate()
+    return {
+        t: {m: (None if math.isnan(results[t][m]) else float(results[t][m])) for m in METRICS}
+        for t in IOU_TYPES if t in results
+    }
+
+
+def ultralytics_ap(gt: COCO, image_ids: list[int], predictions: list[Instances], category_ids: tuple[int, ...]) -> dict:
+    """Ultralytics' AP math on the same predictions and ground truth (crowd instances dropped, as its
+    datasets do): `match_predictions` at IoU 0.50:0.95, `ap_per_class`; mAP50-95 and mAP50 in percent."""
+    contiguous = {cat: i for i, cat in enumerate(category_ids)}
+    matcher = SimpleNamespace(iouv=torch.linspace(0.5, 0.95, 10))
+    stats = {t: {"tp": [], "conf": [], "pred_cls": []} for t in IOU_TYPES}
+    target_cls = []
+    for image_id, instances in zip(image_ids, predictions):
+        anns = [a for a in gt.loadAnns(gt.getAnnIds(imgIds=[image_id])) if not a.get("iscrowd", 0)]
+        gt_cls = torch.tensor([contiguous[a["category_id"]] for a in anns], dtype=torch.long)
+        gt_boxes = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)]).reshape(-1, 4)
+        target_cls.append(gt_cls.numpy())
+        pred_cls = instances.pred_classes
+        ious = {"bbox": box_iou(gt_boxes.float(), instances.pred_boxes.tensor.float())}
+        if len(anns) and len(instances):
+            gt_masks = torch.from_numpy(np.stack([gt.annToMask(a) for a in anns])).flatten(1).float()
+            ious["segm"] = mask_iou(gt_masks, instances.pred_masks.flatten(1).float())
+        else:
+            ious["segm"] = torch.zeros((len(anns), len(instances)))
+        for t in IOU_TYPES:
+            tp = BaseValidator.match_predictions(matcher, pred_cls, gt_cls, ious[t])
+            stats[t]["tp"].append(np.asarray(tp))
+            stats[t]["conf"].append(instances.scores.numpy())
+            stats[t]["pred_cls"].append(pred_cls.numpy())
+    target = np.concatenate(target_cls)
+    out = {}
+    for t in IOU_TYPES:
+        s = {k: np.concatenate(v) for k, v in stats[t].items()}
+        ap = ap_per_class(s["tp"], s["conf"], s["pred_cls"], target)[5]  # (classes with ground truth, 10)
+        if not ap.size:  # no ground truth of any class
+            out[t] = {"mAP50_95": 0.0, "mAP50": 0.0}
+            continue
+        out[t] = {"mAP50_95": float(ap.mean()) * 100, "mAP50": float(ap[:, 0].mean()) * 100}
+    return out

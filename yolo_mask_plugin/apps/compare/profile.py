@@ -1,0 +1,78 @@
+"""Size and memory of the compared models, each measured the same way for all (speed: `apps/latency.py`).
+
+Peak memory: each model in a fresh process (this module run
+as a script), so one model's allocations cannot hide another's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from yolo_mask_plugin.apps.predict import load_image_bgr
+
+MEMORY_METHOD = (
+    "each model alone in a fresh process: the kernel's peak resident memory (VmHWM, reset first) while loading "
+    "it and predicting one val image 3 times, minus the memory of that process before the model (Python, torch, "
+    "Detectron2, Ultralytics imported); on a GPU, torch.cuda.max_memory_allocated instead"
+)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Parameters of the model, trainable or not."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def _status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (VmRSS, VmHWM) in MB."""
+    with open("/proc/self/status") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+    return kb / 1024
+
+
+def peak_memory(spec: dict, image_path: Path, threads: int) -> dict:
+    """Peak memory of loading `spec`'s model and predicting one image, measured in a fresh process."""
+    command = [sys.executable, "-m", "yolo_mask_plugin.apps.compare.profile", json.dumps(spec), str(image_path), str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"peak-memory probe of {spec} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _probe(spec: dict, image_path: str, threads: int) -> dict:
+    """Child side: the kernel's peak RSS (VmHWM, reset first) over loading the model and predicting 3 times,
+    minus the RSS before (interpreter, torch, Detectron2, Ultralytics imported: the same for every model)."""
+    from yolo_mask_plugin.apps.compare.predictors import build_predictor
+
+    torch.set_num_threads(threads)
+    image = load_image_bgr(Path(image_path))
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # Linux >= 4.0: reset VmHWM to the current RSS
+    baseline = _status_mb("VmRSS")
+    predictor = build_predictor(spec)
+    loaded = _status_mb("VmRSS")
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    with torch.inference_mode():
+        for _ in range(3):
+            predictor(image)
+    result = {
+        "peak_rss_mb": round(_status_mb("VmHWM") - baseline, 1), "model_loaded_rss_mb": round(loaded - baseline, 1),
+    }
+    if cuda:
+        result["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="peak-memory probe of one compared model (internal)")
+    parser.add_argument("spec")
+    parser.add_argument("image")
+    parser.add_argument("threads", type=int)
+    args = parser.parse_args()
+    print(json.dumps(_probe(json.loads(args.spec), args.image, args.threads)))

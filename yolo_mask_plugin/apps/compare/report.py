@@ -1,0 +1,172 @@
+"""The comparison's outputs: `results.json`, `report.md`, a speed/accuracy scatter and an image grid."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from detectron2.data import MetadataCatalog  # noqa: E402
+from detectron2.structures import Instances  # noqa: E402
+from detectron2.utils.visualizer import ColorMode, Visualizer  # noqa: E402
+
+from yolo_mask_plugin.apps.compare.evaluate import METRICS  # noqa: E402
+
+GRID_SCORE_THRESHOLD = 0.5  # detections drawn in the image grid (AP uses all above SCORE_THRESHOLD)
+
+
+def _fmt(value, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def write_scatter(results: dict, path: Path) -> Path:
+    """Median latency (x) against segm and bbox AP (y), one labelled point per model."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, model in results["models"].items():
+        x = model["speed"]["median_ms"]
+        segm, bbox = model["accuracy"]["segm"]["AP"], model["accuracy"]["bbox"]["AP"]
+        ax.scatter([x], [segm], s=60, label=f"{model['label']}")
+        ax.scatter([x], [bbox], s=60, facecolors="none", edgecolors=ax.collections[-1].get_facecolor())
+        ax.annotate(name, (x, segm), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set_xlabel(f"median ms / image ({results['machine']['description']})")
+    ax.set_ylabel("COCO AP (filled: segm, hollow: bbox)")
+    ax.set_title(f"speed vs accuracy on {results['dataset']['num_val_images']} val images")
+    ax.set_xscale("log")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_image_grid(
+    records: list[dict], images_rgb: list, predictions: dict[str, list[Instances]], labels: dict[str, str],
+    dataset_name: str, path: Path,
+) -> Path:
+    """Rows: val images; columns: ground truth, then every model's detections (score >= 0.5), drawn by
+    Detectron2's Visualizer."""
+    metadata = MetadataCatalog.get(dataset_name)
+    columns = ["ground truth", *predictions]
+    fig, axes = plt.subplots(len(records), len(columns), figsize=(3 * len(columns), 3 * len(records)), squeeze=False)
+    for row, (record, image) in enumerate(zip(records, images_rgb)):
+        for col, name in enumerate(columns):
+            visualizer = Visualizer(image, metadata, instance_mode=ColorMode.IMAGE)
+            if name == "ground truth":
+                drawn = visualizer.draw_dataset_dict(record)
+            else:
+                instances = predictions[name][row]
+                drawn = visualizer.draw_instance_predictions(instances[instances.scores >= GRID_SCORE_THRESHOLD])
+            axes[row][col].imshow(drawn.get_image())
+            axes[row][col].set_axis_off()
+            if row == 0:
+                axes[row][col].set_title(labels.get(name, name), fontsize=7, wrap=True)
+    fig.suptitle(f"same val images, detections with score >= {GRID_SCORE_THRESHOLD}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _agreement(check: dict) -> str:
+    agreement = check["detectron2_agreement"]
+    if not agreement["metrics_compared"]:
+        return "nothing to compare (no predictions: Detectron2 reports NaN)"
+    return f"{agreement['max_abs_diff']:.2g} over {agreement['metrics_compared']} metrics"
+
+
+def _budget(model: dict) -> str:
+    train = model["train"]
+    return f"{train['budget']}; {train['wall_s'] / 60:.1f} min wall, {train['cpu_s'] / 60:.1f} CPU min"
+
+
+def render_markdown(results: dict) -> str:
+    """report.md from what results.json holds."""
+    models = results["models"]
+    reference = results["speed_reference"]
+    lines = [
+        "# Instance segmentation comparison",
+        "",
+        f"Dataset: {results['dataset']['num_train_images']} train / {results['dataset']['num_val_images']} val "
+        f"images, {len(results['dataset']['classes'])} classes ({', '.join(results['dataset']['classes'])}). "
+        f"Input size {results['budget']['imgsz']} (long side) for every model; scored at the images' original size.",
+        "",
+        "## Results",
+        "",
+        "COCO AP (pycocotools COCOeval, percent), latency per image (median / p90 ms), speed ratio = median ms "
+        f"over {models[reference]['label']}'s.",
+        "",
+        "| model | segm AP | AP50 | AP75 | APs | APm | APl | bbox AP | AP50 | AP75 | APs | APm | APl | ms median | ms p90 | "
+        "speed ratio | params (M) | GFLOPs | peak MB | training budget |",
+        "|---" * 20 + "|",
+    ]
+    for name, m in models.items():
+        acc = [_fmt(m["accuracy"][t][k]) for t in ("segm", "bbox") for k in METRICS]
+        mem = m["memory"].get("peak_cuda_mb", m["memory"]["peak_rss_mb"])
+        lines.append(
+            f"| {m['label']} | " + " | ".join(acc) + f" | {m['speed']['median_ms']:.1f} | {m['speed']['p90_ms']:.1f} | "
+            f"{m['speed']['ratio_to_reference']:.2f}x | {m['params'] / 1e6:.2f} | {m['flops'] / 1e9:.2f} | {mem:.0f} | "
+            f"{_budget(m)} |"
+        )
+    ref_ms = models[reference]["speed"]["median_ms"]
+    faster = [f"{m['label']} {ref_ms / m['speed']['median_ms']:.1f}x" for n, m in models.items() if n != reference]
+    lines += ["", f"**Speed, as ratios** (median ms, same process and threads, interleaved): faster than "
+              f"{models[reference]['label']} by " + ", ".join(faster) + "."]
+    if "yolo_mask" in models and "yolo_seg" in models:
+        ratio = models["yolo_mask"]["speed"]["median_ms"] / models["yolo_seg"]["speed"]["median_ms"]
+        lines[-1] += f" YOLO-mask single-pass / YOLO-seg: {ratio:.2f}x the time."
+    check = results["evaluator_cross_check"]
+    lines += [
+        "",
+        "## Evaluator cross-check",
+        "",
+        "The same predictions of every model, scored three ways (AP in percent):",
+        "",
+        "| model | COCOeval segm / bbox AP | Detectron2 COCOEvaluator segm / bbox AP | largest difference | "
+        "Ultralytics AP math segm / bbox mAP50-95 | Ultralytics mAP50 segm / bbox |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, c in check["per_model"].items():
+        ours = models[name]["accuracy"]
+        d2, ul = c["detectron2_coco_evaluator"], c["ultralytics_ap"]
+        lines.append(
+            f"| {models[name]['label']} | {_fmt(ours['segm']['AP'])} / {_fmt(ours['bbox']['AP'])} | "
+            f"{_fmt(d2.get('segm', {}).get('AP'))} / {_fmt(d2.get('bbox', {}).get('AP'))} | {_agreement(c)} | "
+            f"{_fmt(ul['segm']['mAP50_95'])} / {_fmt(ul['bbox']['mAP50_95'])} | "
+            f"{_fmt(ul['segm']['mAP50'])} / {_fmt(ul['bbox']['mAP50'])} |"
+        )
+    if check.get("ultralytics_validator"):
+        lines += ["", "Ultralytics' own validator (its own predictions and defaults, `model.val()`), mAP in percent:", ""]
+        for name, v in check["ultralytics_validator"].items():
+            lines.append(
+                f"- {models[name]['label']}: segm mAP50-95 {_fmt(v['segm_mAP50_95'])}, mAP50 {_fmt(v['segm_mAP50'])}; "
+                f"bbox mAP50-95 {_fmt(v['bbox_mAP50_95'])}, mAP50 {_fmt(v['bbox_mAP50'])} (COCOeval on our predictions: "
+                f"segm {_fmt(models[name]['accuracy']['segm']['AP'])}, bbox {_fmt(models[name]['accuracy']['bbox']['AP'])})"
+            )
+    lines += ["", *check["explanation"], "", "## How it was run", ""]
+    lines += [f"- {line}" for line in results["how_run"]]
+    lines += ["", "## Fairness rules", ""] + [f"- {rule}" for rule in results["fairness_rules"]]
+    lines += ["", "## Models", ""]
+    for name, m in models.items():
+        lines.append(f"- **{m['label']}** (`{name}`): {m['recipe']}")
+    machine = results["machine"]
+    lines += [
+        "", "## Machine and versions", "",
+        f"- {machine['description']}; torch threads {machine['torch_threads']}; device {machine['device']}",
+        "- " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()),
+        f"- FLOPs: fvcore FlopCountAnalysis of one val image's whole inference (a fused multiply-add counts as one; "
+        f"ops fvcore cannot count, e.g. NMS, are skipped); peak MB: {results['memory_method']}",
+        f"- total compare time {results['wall_time_s']['total'] / 60:.1f} min",
+        "", "Files: `results.json` (everything above), `speed_accuracy.png`, `image_grid.png`.", "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(results: dict, output_dir: Path) -> dict[str, Path]:
+    """Write results.json and report.md into `output_dir`; their paths."""
+    paths = {"results": output_dir / "results.json", "report": output_dir / "report.md"}
+    paths["results"].write_text(json.dumps(results, indent=2))
+    paths["report"].write_text(render_markdown(results))
+    return paths

@@ -1,0 +1,37 @@
+"""The one latency timer: models interleaved input by input, in one process, after warm-up.
+
+Interleaving makes drifts in machine load (other processes, CPU frequency) hit every model alike, so the
+ratios between models hold even when absolute times move between runs.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+
+def interleaved_latency(runs: dict[str, Callable], inputs: Sequence, warmup: int) -> dict[str, dict]:
+    """Median and p90 ms of `run(input)` for every run; each input goes through all runs in turn.
+
+    Every run first sees the first `warmup` inputs untimed. Raises if a run changed torch's thread count
+    (the numbers after it would not be comparable).
+    """
+    threads = torch.get_num_threads()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    with torch.inference_mode():
+        for run in runs.values():
+            for x in inputs[:warmup]:
+                run(x)
+        for x in inputs:
+            for name, run in runs.items():
+                start = time.perf_counter()
+                run(x)
+                times[name].append((time.perf_counter() - start) * 1000)
+    if torch.get_num_threads() != threads:
+        raise RuntimeError(f"a timed run changed torch's thread count ({threads} -> {torch.get_num_threads()})")
+    return {
+        name: {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90)), "runs": len(t)}
+        for name, t in times.items()
+    }

@@ -1,0 +1,84 @@
+"""One record per training run: the settings it was started with, its weights once finished, what it cost.
+
+The demo, the comparison and the benchmarks reuse a finished run only when its settings (which include
+`code_version()`, so changed code means a new run) are the same, and clear a folder another run left.
+`finished.json` is written last, after the weights, so a run killed at any point is never taken as finished.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import resource
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+
+FINISHED = "finished.json"
+STARTED = "started.json"
+
+
+def code_version() -> str:
+    """A fingerprint of the plugin's code and configs and of the frameworks' versions that train and run it."""
+    import yolo_mask_plugin
+    import yolo_mask_plugin.adapters
+    import yolo_mask_plugin.configs
+
+    digest = hashlib.sha256()
+    for package in (yolo_mask_plugin, yolo_mask_plugin.adapters, yolo_mask_plugin.configs):
+        root = Path(list(package.__path__)[0])
+        for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    for name in ("torch", "torchvision", "ultralytics", "detectron2", "sal-detectron2"):
+        try:
+            digest.update(f"{name}=={metadata.version(name)}".encode())
+        except metadata.PackageNotFoundError:
+            pass
+    return digest.hexdigest()[:16]
+
+
+@contextmanager
+def measured_cost() -> Iterator[dict]:
+    """Wall and CPU seconds of the block; CPU includes finished child processes (data-loader workers)."""
+
+    def cpu() -> float:
+        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+    cost: dict = {}
+    wall0, cpu0 = time.perf_counter(), cpu()
+    yield cost
+    cost.update(wall_s=round(time.perf_counter() - wall0, 1), cpu_s=round(cpu() - cpu0, 1))
+
+
+def finished_run(run_dir: Path, settings: dict) -> dict | None:
+    """The record of a finished run in `run_dir` trained with exactly `settings`, if there is one."""
+    marker = Path(run_dir) / FINISHED
+    if not marker.is_file():
+        return None
+    record = json.loads(marker.read_text())
+    if record.get("settings") != settings or not Path(record.get("weights", "")).is_file():
+        return None
+    return record
+
+
+def start_run(run_dir: Path, settings: dict) -> None:
+    """Note the settings of the run about to train; a folder left by other settings is cleared first, so a
+    checkpoint of another run is never resumed as if it were this one."""
+    run_dir = Path(run_dir)
+    started = run_dir / STARTED
+    if run_dir.is_dir() and (not started.is_file() or json.loads(started.read_text()) != settings):
+        print(f"[yolo-mask] {run_dir} holds a run with other settings: starting it afresh", flush=True)
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started.write_text(json.dumps(settings, indent=2))
+
+
+def finish_run(run_dir: Path, settings: dict, weights: Path, cost: dict) -> dict:
+    """Write `finished.json` (settings, weights, cost) and return that record."""
+    record = {"settings": settings, "weights": str(weights), "cost": cost}
+    (Path(run_dir) / FINISHED).write_text(json.dumps(record, indent=2))
+    return record

@@ -1,0 +1,146 @@
+"""Detectron2's `tools/train_net.py` (yacs `.yaml`) and `tools/lazyconfig_train_net.py` (LazyConfig `.py`) for
+configs that use the plugin: `yolo-mask train` / `yolo-mask eval`.
+
+Nothing here trains or evaluates on its own. yacs configs run through `DefaultTrainer` + `COCOEvaluator`;
+LazyConfig configs through `AMPTrainer` / `SimpleTrainer`, Detectron2's hooks and `inference_on_dataset` with
+the config's evaluator; both through `DetectionCheckpointer` and `launch`, exactly as for any Detectron2 model.
+The only additions: `add_yolo_mask_config` before a YAML is merged, config files found by name in the plugin's
+`configs/`, and an Ultralytics `.pt` given as MODEL.WEIGHTS / train.init_checkpoint converted first
+(`yolo_mask_plugin.d2.checkpoint`).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import CfgNode, LazyConfig, instantiate
+from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, default_setup, default_writers, hooks
+from detectron2.engine.defaults import create_ddp_model
+from detectron2.evaluation import COCOEvaluator, DatasetEvaluator, inference_on_dataset, print_csv_format
+from detectron2.evaluation import verify_results
+from detectron2.utils import comm
+from omegaconf import DictConfig
+
+from yolo_mask_plugin.d2.checkpoint import as_detectron2_weights, check_mask_head_config
+from yolo_mask_plugin.d2.config import build_cfg, get_config_file
+
+logger = logging.getLogger("detectron2")
+
+
+def is_lazy_config(config_file: str) -> bool:
+    """A LazyConfig `.py` (else a yacs `.yaml`)."""
+    return str(config_file).endswith(".py")
+
+
+def setup(args: argparse.Namespace) -> CfgNode:
+    """yacs config from train_net-style `args` (`config_file`, `opts`), frozen, with Detectron2's default_setup."""
+    args.config_file = get_config_file(args.config_file)  # default_setup logs and copies the file itself
+    cfg = build_cfg(args.config_file, args.opts)
+    cfg.MODEL.WEIGHTS = as_detectron2_weights(cfg.MODEL.WEIGHTS, cfg.OUTPUT_DIR)
+    check_mask_head_config(cfg, cfg.MODEL.WEIGHTS)
+    cfg.freeze()
+    default_setup(cfg, args)
+    return cfg
+
+
+class Trainer(DefaultTrainer):
+    """DefaultTrainer with COCOEvaluator (bbox + segm), as Detectron2's train_net does for COCO-format data.
+
+    Example::
+
+        cfg = build_cfg("shapes/yolo_mask_single_pass.yaml", ["MODEL.YOLO.WEIGHTS", "best.pt"])
+        trainer = Trainer(cfg)
+        trainer.resume_or_load(resume=False)
+        trainer.train()
+    """
+
+    @classmethod
+    def build_evaluator(cls, cfg: CfgNode, dataset_name: str, output_folder: str | None = None) -> DatasetEvaluator:
+        if output_folder is None:
+            output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        return COCOEvaluator(dataset_name, output_dir=output_folder)
+
+
+def load_lazy_config(config_file: str, overrides: list[str] | None = None) -> DictConfig:
+    """A LazyConfig `.py` (a path, or a name under the plugin's `configs/`) with `key=value` overrides."""
+    cfg = LazyConfig.load(get_config_file(config_file))
+    return LazyConfig.apply_overrides(cfg, list(overrides or []))
+
+
+def lazy_test(cfg: DictConfig, model) -> dict:
+    """`inference_on_dataset` with the config's test loader and evaluator (none configured: nothing to report)."""
+    if "evaluator" not in cfg.dataloader:
+        return {}
+    results = inference_on_dataset(model, instantiate(cfg.dataloader.test), instantiate(cfg.dataloader.evaluator))
+    print_csv_format(results)
+    return results
+
+
+def lazy_train(cfg: DictConfig, resume: bool) -> dict:
+    """lazyconfig_train_net's loop: the config's model, optimizer, train loader and LR schedule, Detectron2's
+    hooks (timer, LR, periodic checkpoints, eval every `train.eval_period` and at the end, writers)."""
+    model = instantiate(cfg.model)
+    logger.info("Model:\n%s", model)
+    model.to(cfg.train.device)
+    cfg.optimizer.params.model = model
+    optimizer = instantiate(cfg.optimizer)
+    train_loader = instantiate(cfg.dataloader.train)
+    model = create_ddp_model(model, **cfg.train.ddp)
+    trainer = (AMPTrainer if cfg.train.amp.enabled else SimpleTrainer)(model, train_loader, optimizer)
+    checkpointer = DetectionCheckpointer(model, cfg.train.output_dir, optimizer=optimizer, trainer=trainer)
+    results: dict = {}
+
+    def evaluate() -> dict:
+        results.update(lazy_test(cfg, model))
+        return results
+
+    main_process = comm.is_main_process()
+    trainer.register_hooks([
+        hooks.IterationTimer(),
+        hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
+        hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer) if main_process else None,
+        hooks.EvalHook(cfg.train.eval_period, evaluate),
+        hooks.PeriodicWriter(default_writers(cfg.train.output_dir, cfg.train.max_iter), period=cfg.train.log_period)
+        if main_process else None,
+    ])
+    checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=resume)
+    # the checkpoint holds the iteration that had just finished: go on from the next one
+    start_iter = trainer.iter + 1 if resume and checkpointer.has_checkpoint() else 0
+    trainer.train(start_iter, cfg.train.max_iter)
+    return results
+
+
+def lazy_main(args: argparse.Namespace) -> dict:
+    """lazyconfig_train_net's main: train, or with `--eval-only` evaluate `train.init_checkpoint`."""
+    args.config_file = get_config_file(args.config_file)  # default_setup logs and copies the file itself
+    cfg = load_lazy_config(args.config_file, args.opts)
+    cfg.train.init_checkpoint = as_detectron2_weights(cfg.train.init_checkpoint, cfg.train.output_dir)
+    default_setup(cfg, args)
+    if not args.eval_only:
+        return lazy_train(cfg, args.resume)
+    model = instantiate(cfg.model)
+    model.to(cfg.train.device)
+    model = create_ddp_model(model)
+    DetectionCheckpointer(model).load(cfg.train.init_checkpoint)
+    return lazy_test(cfg, model)
+
+
+def main(args: argparse.Namespace) -> dict:
+    """Train (or, with `--eval-only`, evaluate) and return the evaluation results, as train_net's main."""
+    if is_lazy_config(args.config_file):
+        return dict(lazy_main(args))
+    cfg = setup(args)
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        results = Trainer.test(cfg, model)
+    else:
+        trainer = Trainer(cfg)
+        trainer.resume_or_load(resume=args.resume)
+        trainer.train()
+        results = getattr(trainer, "_last_eval_results", None) or {}  # DefaultTrainer's EvalHook ran at the end
+    if results and cfg.TEST.EXPECTED_RESULTS:
+        verify_results(cfg, results)
+    return dict(results)

@@ -1,0 +1,30 @@
+"""The mask loss, framework-neutral: per-pixel sigmoid BCE against ground truth cropped to each box.
+
+Targets are made exactly as Detectron2's `mask_rcnn_loss` makes them (`BitMasks.crop_and_resize`: RoIAlign
+of the full-resolution instance mask, aligned=True, thresholded at 0.5), so both shells train the same head
+on the same targets.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torchvision.ops import roi_align
+
+from yolo_mask_plugin.core.mask_branch import select_class
+
+
+def crop_mask_targets(
+    gt_masks: torch.Tensor, gt_index: torch.Tensor, boxes: torch.Tensor, resolution: int
+) -> torch.Tensor:
+    """(M, H, W) instance masks, each box's mask index (N,) and its xyxy box (N, 4) in mask pixels ->
+    (N, R, R) binary float targets."""
+    rois = torch.cat([gt_index.to(boxes.dtype)[:, None], boxes], dim=1)
+    cropped = roi_align(gt_masks[:, None].to(boxes.dtype), rois, resolution, 1.0, 0, aligned=True)
+    return (cropped[:, 0] >= 0.5).to(boxes.dtype)
+
+
+def mask_bce_loss(logits: torch.Tensor, targets: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Mean per-pixel BCE of (N, C, R, R) logits (the class's map, or the only one) against (N, R, R) targets."""
+    if len(logits) == 0:
+        return logits.sum() * 0  # keeps the graph (and DDP) whole on a batch without instances
+    return F.binary_cross_entropy_with_logits(select_class(logits, classes), targets, reduction="mean")

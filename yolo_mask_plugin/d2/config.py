@@ -1,0 +1,89 @@
+"""`add_yolo_mask_config` (every key the plugin adds lives under `MODEL.YOLO`), and the plugin's config files."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from detectron2.config import CfgNode as CN
+from detectron2.config import get_cfg
+
+
+def add_yolo_mask_config(cfg: CN) -> CN:
+    """Add the plugin's keys, with defaults, to a Detectron2 config (call before `merge_from_file`)."""
+    cfg.MODEL.YOLO = CN()
+    # An Ultralytics checkpoint (`best.pt`, `yolo11n.pt`) or a model yaml (`yolo11n.yaml`, built untrained
+    # with ROI_HEADS.NUM_CLASSES classes named after the training dataset's thing_classes).
+    cfg.MODEL.YOLO.WEIGHTS = ""
+    # What the proposal generator runs YOLO on:
+    #   "image": the whole YOLO on each image, letterboxed to IMAGE_SIZE (the seed's two-branch design);
+    #   "features": only YOLO's detect head, on IN_FEATURES that build_yolo_backbone already computed
+    #               (the shared single-pass design: the image goes through YOLO once).
+    cfg.MODEL.YOLO.INPUT = "image"
+    cfg.MODEL.YOLO.IMAGE_SIZE = 640  # letterbox side for INPUT == "image"
+    cfg.MODEL.YOLO.IN_FEATURES = ["p3", "p4", "p5"]  # backbone maps fed to the detect head (INPUT == "features")
+    # Keep YOLO's weights fixed while Detectron2 trains the rest: YOLO gets no detection loss here, it is
+    # trained by Ultralytics' own trainer. A YOLO-mask checkpoint's mask head reaches the model through
+    # MODEL.WEIGHTS, converted by `yolo-mask convert` (yolo_mask_plugin.d2.checkpoint).
+    cfg.MODEL.YOLO.FREEZE = True
+    # NMS. The seed paper shows detections at confidence 0.6; AP evaluation needs a low threshold.
+    cfg.MODEL.YOLO.CONF_THRESH_TRAIN = 0.05  # YOLO boxes offered to the mask branch in training
+    cfg.MODEL.YOLO.CONF_THRESH_TEST = 0.01
+    cfg.MODEL.YOLO.NMS_THRESH = 0.5
+    cfg.MODEL.YOLO.AGNOSTIC_NMS = False
+    cfg.MODEL.YOLO.MAX_DETECTIONS_TRAIN = 100  # at test time: TEST.DETECTIONS_PER_IMAGE
+    # YOLO class names are matched to the dataset's thing_classes by name. For other names give pairs
+    # [yolo_name, dataset_name]; YOLO classes not mapped are dropped.
+    cfg.MODEL.YOLO.CLASS_MAPPING = []
+
+    cfg.MODEL.YOLO.MASK_HEAD = CN()
+    # Side of the predicted mask logits: a power-of-two multiple of ROI_MASK_HEAD.POOLER_RESOLUTION
+    # (28 from a 14x14 pool, or 56 for finer masks). Channels, convs, pooler: Detectron2's ROI_MASK_HEAD.
+    cfg.MODEL.YOLO.MASK_HEAD.OUTPUT_RESOLUTION = 28
+    # 1x1 convs bringing every pooled level to this width, needed when levels differ in width (YOLO's
+    # P3/P4/P5 do). 0: no laterals (ResNet-FPN levels already share 256 channels).
+    cfg.MODEL.YOLO.MASK_HEAD.LATERAL_CHANNELS = 0
+    return cfg
+
+
+def require_yolo_mask_config(cfg: CN, component: str) -> None:
+    """Fail with a useful message when a config names a plugin component but lacks the plugin's keys."""
+    if "YOLO" not in cfg.MODEL:
+        raise KeyError(
+            f"{component} needs the config keys MODEL.YOLO.*: call "
+            "yolo_mask_plugin.add_yolo_mask_config(cfg) on the config before merge_from_file / building the model."
+        )
+
+
+def config_dir() -> Path:
+    """The folder holding the plugin's configs (`configs/`, installed as `yolo_mask_plugin.configs`)."""
+    import yolo_mask_plugin.configs as configs
+
+    return Path(list(configs.__path__)[0])
+
+
+def get_config_file(config_file: str) -> str:
+    """A path as given if it exists, else the file of that name in the plugin's `configs/`.
+
+    So `--config-file shapes/yolo_mask_single_pass.yaml` works from any directory, as
+    `detectron2.model_zoo.get_config_file` does for Detectron2's own configs.
+    """
+    if os.path.isfile(config_file):
+        return config_file
+    packaged = config_dir() / config_file
+    if packaged.is_file():
+        return str(packaged)
+    raise FileNotFoundError(
+        f"config file {config_file!r} is neither a file nor one of the plugin's configs under {config_dir()}"
+    )
+
+
+def build_cfg(config_file: str, opts: list[str] | None = None) -> CN:
+    """A yacs config: get_cfg() -> add_yolo_mask_config -> merge_from_file -> merge_from_list, the order that works."""
+    cfg = get_cfg()
+    add_yolo_mask_config(cfg)
+    cfg.merge_from_file(get_config_file(config_file))
+    try:
+        cfg.merge_from_list(list(opts or []))
+    except AssertionError as e:  # yacs reports unknown keys / odd pairs with bare asserts (gone under -O)
+        raise KeyError(f"bad command-line config override {list(opts or [])}: {e}") from e
+    return cfg
