@@ -6,7 +6,8 @@ columns) and everything else of Ultralytics' training loop. What differs:
     the detector and the mask head starts fresh; `freeze=` names YOLO layers (`model.<i>.`), so the mask head always trains;
   * ground-truth masks come one per instance at input resolution: `overlap_mask=False` (the default overlap map
     keeps only the visible part of each instance) and `mask_ratio=1` instead of 4 (the mask head crops each
-    box at up to 28 px, finer than a 1/4-resolution map), so the targets are the same Detectron2 builds;
+    box at up to 28 px, finer than a 1/4-resolution map), so the targets are the same Detectron2 builds; each
+    is rasterised from its polygon with holes and separate parts as annotated (`adapters/data.py`);
   * on the CPU it trains with all the threads torch had, not Ultralytics' cpu_count - 1;
   * one more train argument, `mask` (mask loss gain, see `args.py`), next to `box`/`cls`/`dfl`.
 """
@@ -18,6 +19,7 @@ from ultralytics.models.yolo.segment import SegmentationTrainer
 from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
 
 from yolo_mask_plugin.adapters.args import with_mask_args
+from yolo_mask_plugin.adapters.data import with_instance_masks
 from yolo_mask_plugin.adapters.mask_model import YOLOMaskModel
 from yolo_mask_plugin.adapters.val import YOLOMaskValidator
 from yolo_mask_plugin.core.threads import kept_torch_threads
@@ -58,6 +60,10 @@ class YOLOMaskTrainer(AllThreadsSegmentationTrainer):
         if weights:
             model.load(weights)  # detector (and mask head, from a YOLO-mask checkpoint) by matching names/shapes
         return model
+
+    def build_dataset(self, img_path: str, mode: str = "train", batch: int | None = None):
+        """Ultralytics' YOLO-seg dataset, with masks rasterised as annotated (holes, separate parts)."""
+        return with_instance_masks(super().build_dataset(img_path, mode, batch))
 
     def get_validator(self) -> YOLOMaskValidator:
         return YOLOMaskValidator(

@@ -14,6 +14,7 @@ from ultralytics.models.yolo.segment import SegmentationValidator
 from ultralytics.utils import ops
 
 from yolo_mask_plugin.adapters.args import without_mask_args
+from yolo_mask_plugin.adapters.data import with_instance_masks
 from yolo_mask_plugin.adapters.mask_model import YOLOMaskModel, find_mask_model
 from yolo_mask_plugin.core.paste import paste_masks
 
@@ -26,6 +27,10 @@ class YOLOMaskValidator(SegmentationValidator):
     def __init__(self, dataloader=None, save_dir=None, args=None, _callbacks: dict | None = None):
         super().__init__(dataloader, save_dir, {**without_mask_args(args), "overlap_mask": False}, _callbacks)
         self.mask_model: YOLOMaskModel | None = None
+
+    def build_dataset(self, img_path: str, mode: str = "val", batch: int | None = None):
+        """Ultralytics' YOLO-seg dataset, with ground-truth masks rasterised as annotated (holes, separate parts)."""
+        return with_instance_masks(super().build_dataset(img_path, mode, batch))
 
     def init_metrics(self, model: torch.nn.Module) -> None:
         self.mask_model = find_mask_model(model, "YOLOMaskValidator")

@@ -68,3 +68,13 @@ def small_cfg(config_name: str, shapes_root: Path, output_dir: Path, *opts: str)
         ],
     )
     return cfg
+
+
+@pytest.fixture(scope="session")
+def user_coco(tmp_path_factory):
+    """A COCO train/val pair as users bring them (`tests/user_coco.py`): RLE with holes, split instances, crowds,
+    category ids 3/7/12, images of three sizes saved as RGB, grayscale, RGBA and JPEG."""
+    from tests.user_coco import write_user_coco
+
+    root = tmp_path_factory.mktemp("user_coco")
+    return {split: write_user_coco(root, split, n, seed) for split, n, seed in (("train", 12, 0), ("val", 6, 1))}

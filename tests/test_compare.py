@@ -176,6 +176,10 @@ def _empty(data):
     data["images"], data["annotations"] = [], []
 
 
+def _wrong_size(data):
+    data["images"][1]["width"] += 8
+
+
 @pytest.mark.parametrize(
     "split, edit, error, message",
     [
@@ -184,12 +188,16 @@ def _empty(data):
         ("val", _shift_category_ids, ValueError, "categories differ between train .* and val"),
         ("val", _empty, ValueError, "val split is empty"),
         ("val", "missing_image", FileNotFoundError, "1 of 12 listed images are not on disk"),
+        ("train", "corrupt_image", ValueError, r"1 of 48 images: 000003.png cannot be read as an image"),
+        ("train", _wrong_size, ValueError, r"1 of 48 images: 000001.png is 128x128 but the json says 136x128"),
     ],
 )
 def test_bad_input_fails_before_training(shapes_root, tmp_path, split, edit, error, message):
     root = _copy_dataset(shapes_root, tmp_path)
     if edit == "missing_image":
         next((root / "images" / split).iterdir()).unlink()
+    elif edit == "corrupt_image":
+        (root / "images" / split / "000003.png").write_bytes(b"\x89PNG truncated")
     else:
         _edit_json(root / "annotations" / f"instances_{split}.json", edit)
     output = tmp_path / "compare"
@@ -226,14 +234,29 @@ def mask_rcnn_checkpoint(tmp_path_factory) -> Path:
     return folder / "pretrained.pth"
 
 
+def _user_splits(user_coco) -> tuple[CocoSplit, CocoSplit]:
+    return CocoSplit(*user_coco["train"]), CocoSplit(*user_coco["val"])
+
+
 @pytest.fixture(scope="module")
-def tiny_run(shapes_root, yolo_checkpoint, mask_rcnn_checkpoint, tmp_path_factory):
+def tiny_run(user_coco, yolo_checkpoint, mask_rcnn_checkpoint, tmp_path_factory):
+    """On data users bring (tests/user_coco.py): RLE with holes, split instances, crowds, ids 3/7/12, mixed sizes,
+    grayscale and RGBA files."""
     output = tmp_path_factory.mktemp("compare")
     results = run_compare(
-        output, *_splits(shapes_root), budget=TINY, yolo_weights=str(yolo_checkpoint),
+        output, *_user_splits(user_coco), budget=TINY, yolo_weights=str(yolo_checkpoint),
         mask_rcnn_weights=str(mask_rcnn_checkpoint), speed_images=4, warmup_images=1, grid_images=2,
     )
     return output, results
+
+
+def test_tiny_run_takes_users_data_as_annotated(tiny_run):
+    output, results = tiny_run
+    assert results["dataset"]["mask_format"] == "bitmask" and results["dataset"]["num_crowd"] > 0
+    assert results["dataset"]["classes"] == ["ring", "blob", "bar"]
+    for name in ("mask_rcnn", "yolo_mask_two_branch"):  # Detectron2 trained on the RLE masks as bitmasks
+        config = (output / "models" / name / "config.yaml").read_text()
+        assert "MASK_FORMAT: bitmask" in config, name
 
 
 def test_tiny_run_writes_every_report_file(tiny_run):
@@ -286,10 +309,10 @@ def test_tiny_run_used_the_given_weights(tiny_run, mask_rcnn_checkpoint, yolo_ch
         assert str(yolo_checkpoint) in results["models"][name]["recipe"]
 
 
-def test_rerun_reuses_finished_models(tiny_run, shapes_root, yolo_checkpoint, mask_rcnn_checkpoint):
+def test_rerun_reuses_finished_models(tiny_run, user_coco, yolo_checkpoint, mask_rcnn_checkpoint):
     """What an interrupted compare does on its next start: finished runs are reused, not retrained."""
     output, results = tiny_run
-    dataset = prepare_dataset(*_splits(shapes_root), output / "data")
+    dataset = prepare_dataset(*_user_splits(user_coco), output / "data")
     weights = {n: Path(m["train"]["weights"]) for n, m in results["models"].items()}
     stamps = {n: p.stat().st_mtime_ns for n, p in weights.items()}
     again = train_models(dataset, TINY, output / "models", "yolo11n", str(yolo_checkpoint), str(mask_rcnn_checkpoint))

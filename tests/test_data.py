@@ -31,6 +31,15 @@ def _polygon_rle(segmentation: list[list[float]], h: int, w: int) -> dict:
     return mask_utils.merge(mask_utils.frPyObjects(segmentation, h, w))
 
 
+def _rle(segmentation: list | dict, h: int, w: int) -> dict:
+    """A COCO segmentation, polygons or RLE, as compressed RLE (what COCOeval compares)."""
+    if isinstance(segmentation, list):
+        return _polygon_rle(segmentation, h, w)
+    if isinstance(segmentation["counts"], list):  # uncompressed
+        return mask_utils.frPyObjects(segmentation, h, w)
+    return {"size": segmentation["size"], "counts": segmentation["counts"].encode()}
+
+
 def _coco(path: Path) -> dict:
     return json.loads(path.read_text())
 
@@ -111,22 +120,20 @@ def test_round_trip_coco_yolo_coco(shapes_root, tmp_path):
     info = coco_to_yolo_seg(src, shapes_root / "images/train", tmp_path, split="train")
     original = _coco(src)
     assert info == {"names": list(SHAPES_CLASSES), "num_images": NUM_TRAIN,
-                    "num_instances": len(original["annotations"])}
+                    "num_instances": len(original["annotations"]), "num_crowd_skipped": 0}
     assert (tmp_path / "images/train/000000.png").is_symlink()
 
     back_json = yolo_seg_to_coco(tmp_path / "images/train", tmp_path / "labels/train", SHAPES_CLASSES, tmp_path / "b.json")
     back = _coco(back_json)
     assert len(back["annotations"]) == len(original["annotations"])
     assert back["categories"] == original["categories"]
-    single_part = 0
+    multi_part = 0
     for a, b in zip(original["annotations"], back["annotations"]):
         assert (a["image_id"], a["category_id"]) == (b["image_id"], b["category_id"])
-        if len(a["segmentation"]) == 1:
-            iou = mask_utils.iou([_polygon_rle(a["segmentation"], SIZE, SIZE)],
-                                 [_polygon_rle(b["segmentation"], SIZE, SIZE)], [0])[0, 0]
-            assert iou >= 0.9
-            single_part += 1
-    assert single_part > 0
+        iou = mask_utils.iou([_rle(a["segmentation"], SIZE, SIZE)], [_rle(b["segmentation"], SIZE, SIZE)], [0])[0, 0]
+        assert iou == 1.0, (a["id"], iou)  # split (occluded) shapes too: their parts come back without bridges
+        multi_part += len(a["segmentation"]) > 1
+    assert multi_part > 0
 
 
 def _toy_masks() -> tuple[np.ndarray, np.ndarray]:
@@ -166,17 +173,18 @@ def test_rle_and_multipart_inputs_convert(tmp_path):
     ]
     path = _toy_coco(tmp_path, anns)
     info = coco_to_yolo_seg(path, tmp_path / "src", tmp_path / "out", split="val", copy_images=True)
-    assert info == {"names": ["a", "b"], "num_images": 1, "num_instances": 3}
+    assert info == {"names": ["a", "b"], "num_images": 1, "num_instances": 3, "num_crowd_skipped": 1}
     assert not (tmp_path / "out/images/val/img.jpg").is_symlink()
     lines = (tmp_path / "out/labels/val/img.txt").read_text().splitlines()
     assert [line.split()[0] for line in lines] == ["1", "0", "0"]
 
     back = _coco(yolo_seg_to_coco(tmp_path / "out/images/val", tmp_path / "out/labels/val", info["names"],
                                   tmp_path / "back.json"))
-    for ann, mask in zip(back["annotations"], (disk, box)):
-        rle = _polygon_rle(ann["segmentation"], 48, 64)
-        assert mask_utils.iou([rle], [mask_utils.encode(np.asfortranarray(mask))], [0])[0, 0] >= 0.9
-    assert back["annotations"][2]["area"] > 64 + 40  # both parts of the merged polygon survive
+    two_parts = mask_utils.decode(_polygon_rle(anns[2]["segmentation"], 48, 64))
+    for ann, mask in zip(back["annotations"], (disk, box, two_parts)):
+        rle = _rle(ann["segmentation"], 48, 64)
+        assert mask_utils.iou([rle], [mask_utils.encode(np.asfortranarray(mask))], [0])[0, 0] == 1.0
+    assert isinstance(back["annotations"][2]["segmentation"], dict)  # two parts: RLE, not a bridged polygon
 
 
 def test_image_without_annotations_gets_empty_label(tmp_path):

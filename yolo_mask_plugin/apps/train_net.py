@@ -5,8 +5,9 @@ Nothing here trains or evaluates on its own. yacs configs run through `DefaultTr
 LazyConfig configs through `AMPTrainer` / `SimpleTrainer`, Detectron2's hooks and `inference_on_dataset` with
 the config's evaluator; both through `DetectionCheckpointer` and `launch`, exactly as for any Detectron2 model.
 The only additions: `add_yolo_mask_config` before a YAML is merged, config files found by name in the plugin's
-`configs/`, and an Ultralytics `.pt` given as MODEL.WEIGHTS / train.init_checkpoint converted first
-(`yolo_mask_plugin.d2.checkpoint`).
+`configs/`, an Ultralytics `.pt` given as MODEL.WEIGHTS / train.init_checkpoint converted first
+(`yolo_mask_plugin.d2.checkpoint`), and the mask format switched to "bitmask" when the training data holds RLE
+masks (Detectron2's default "polygon" would fail on them inside its data loader).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from omegaconf import DictConfig
 
 from yolo_mask_plugin.d2.checkpoint import as_detectron2_weights, check_mask_head_config
 from yolo_mask_plugin.d2.config import build_cfg, get_config_file
+from yolo_mask_plugin.d2.datasets import mask_format_of
 
 logger = logging.getLogger("detectron2")
 
@@ -34,10 +36,20 @@ def is_lazy_config(config_file: str) -> bool:
     return str(config_file).endswith(".py")
 
 
+def training_mask_format(dataset_names, configured: str) -> str:
+    """The configured mask format, or "bitmask" when it is "polygon" and the training data holds RLE masks."""
+    if configured != "polygon" or mask_format_of(dataset_names) == "polygon":
+        return configured
+    logger.info("Training data %s stores masks as RLE: mask format 'bitmask' instead of 'polygon'", list(dataset_names))
+    return "bitmask"
+
+
 def setup(args: argparse.Namespace) -> CfgNode:
     """yacs config from train_net-style `args` (`config_file`, `opts`), frozen, with Detectron2's default_setup."""
     args.config_file = get_config_file(args.config_file)  # default_setup logs and copies the file itself
     cfg = build_cfg(args.config_file, args.opts)
+    if cfg.MODEL.MASK_ON and not args.eval_only:
+        cfg.INPUT.MASK_FORMAT = training_mask_format(cfg.DATASETS.TRAIN, cfg.INPUT.MASK_FORMAT)
     cfg.MODEL.WEIGHTS = as_detectron2_weights(cfg.MODEL.WEIGHTS, cfg.OUTPUT_DIR)
     check_mask_head_config(cfg, cfg.MODEL.WEIGHTS)
     cfg.freeze()
@@ -117,6 +129,12 @@ def lazy_main(args: argparse.Namespace) -> dict:
     args.config_file = get_config_file(args.config_file)  # default_setup logs and copies the file itself
     cfg = load_lazy_config(args.config_file, args.opts)
     cfg.train.init_checkpoint = as_detectron2_weights(cfg.train.init_checkpoint, cfg.train.output_dir)
+    mapper = cfg.dataloader.train.mapper
+    if not args.eval_only and mapper.get("use_instance_mask"):
+        names = cfg.dataloader.train.dataset.names
+        mapper.instance_mask_format = training_mask_format(
+            [names] if isinstance(names, str) else list(names), mapper.get("instance_mask_format", "polygon")
+        )
     default_setup(cfg, args)
     if not args.eval_only:
         return lazy_train(cfg, args.resume)

@@ -49,3 +49,13 @@ def register_shapes_dataset(root: str | os.PathLike | None = None) -> None:
         register_coco_instances(name, metadata, str(json_file), str(root / "images" / split))
         load = DatasetCatalog.pop(name)  # D2's lazy COCO loader, wrapped with the friendlier missing-data error
         DatasetCatalog.register(name, functools.partial(_load_generated, load, json_file, root))
+
+
+def mask_format_of(dataset_names: list[str] | tuple[str, ...]) -> str:
+    """Detectron2's INPUT.MASK_FORMAT the datasets need: "bitmask" when any annotation stores its mask as RLE
+    (which Detectron2's default "polygon" refuses deep in its data loader), else "polygon"."""
+    for name in dataset_names:
+        for record in DatasetCatalog.get(name):
+            if any(isinstance(a.get("segmentation"), dict) for a in record.get("annotations", [])):
+                return "bitmask"
+    return "polygon"

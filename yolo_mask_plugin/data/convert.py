@@ -1,6 +1,8 @@
 """Convert instance masks between COCO json (Detectron2's input) and Ultralytics YOLO-seg labels.
 
-Users bring their own data in either format; the two sides of the plugin need both.
+Users bring their own data in either format; the two sides of the plugin need both. COCO -> YOLO-seg writes
+each mask, holes and separate parts included, as one polygon (`adapters/polygon_masks.py`), which the YOLO-mask
+trainer rasterises back to exactly the COCO mask.
 """
 from __future__ import annotations
 
@@ -9,33 +11,29 @@ import os
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 import yaml
 from PIL import Image
-from ultralytics.data.converter import merge_multi_segment
 from ultralytics.data.utils import IMG_FORMATS, exif_size
 
-__all__ = ["coco_to_yolo_seg", "mask_to_polygons", "write_yolo_data_yaml", "yolo_seg_to_coco"]
+from yolo_mask_plugin.adapters.polygon_masks import boundary_rings, mask_to_yolo_polygon, yolo_polygon_to_mask
+
+__all__ = ["annotation_mask", "coco_to_yolo_seg", "mask_to_polygons", "write_yolo_data_yaml", "yolo_seg_to_coco"]
 
 
 def mask_to_polygons(mask: np.ndarray) -> list[list[float]]:
     """Outer contours of a binary mask as COCO polygons (continuous pixel coordinates), largest first.
 
-    Contours are traced on the 2x nearest-upsampled mask, so they run a quarter pixel inside the pixel
-    edges: pycocotools and Ultralytics' ``polygon2mask`` rasterise them back to exactly the mask, whereas
-    contours through pixel centres lose half a pixel all round and sit on rasterisation ties.
+    COCO polygons cannot express holes (pycocotools unites them): masks with holes belong in RLE.
     """
-    upsampled = cv2.resize(mask.astype(np.uint8), None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
-    contours, _ = cv2.findContours(upsampled, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    contours = sorted((c for c in contours if len(c) >= 3), key=lambda c: -cv2.contourArea(c))
-    return [((c.reshape(-1, 2) + 0.5) / 2).ravel().tolist() for c in contours]
+    return [ring.ravel().tolist() for ring in boundary_rings(mask, holes=False) if len(ring) >= 3]
 
 
-def _annotation_polygons(ann: dict, height: int, width: int, coco_json: Path) -> list[list[float]]:
-    """The polygon parts of one COCO annotation, whether stored as polygons or as (un)compressed RLE."""
-    where = f"{coco_json}: annotation id {ann.get('id')}"
+def annotation_mask(ann: dict, height: int, width: int, where: str) -> np.ndarray:
+    """The (H, W) uint8 mask of one COCO annotation, stored as polygons or as (un)compressed RLE, decoded by
+    pycocotools as COCOeval decodes it."""
+    where = f"{where}: annotation id {ann.get('id')}"
     if "segmentation" not in ann:
         raise ValueError(f"{where} has no 'segmentation': instance masks are required, boxes alone are not enough")
     seg = ann["segmentation"]
@@ -43,16 +41,19 @@ def _annotation_polygons(ann: dict, height: int, width: int, coco_json: Path) ->
         if list(seg.get("size", [])) != [height, width]:
             raise ValueError(f"{where}: RLE size {seg.get('size')} does not match the image size [{height}, {width}]")
         rle = mask_utils.frPyObjects(seg, height, width) if isinstance(seg.get("counts"), list) else seg
-        polygons = mask_to_polygons(mask_utils.decode(rle))
     elif isinstance(seg, list):
         if any(len(p) % 2 for p in seg):
             raise ValueError(f"{where}: a polygon has an odd number of coordinates")
         polygons = [p for p in seg if len(p) >= 6]
+        if not polygons:
+            raise ValueError(f"{where}: the mask is empty (no polygon with at least 3 points)")
+        rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
     else:
         raise ValueError(f"{where}: 'segmentation' must be a list of polygons or an RLE dict, got {type(seg).__name__}")
-    if not polygons:
-        raise ValueError(f"{where}: the mask is empty (no polygon with at least 3 points)")
-    return polygons
+    mask = mask_utils.decode(rle)
+    if not mask.any():
+        raise ValueError(f"{where}: the mask is empty")
+    return mask
 
 
 def _place_image(src: Path, dst: Path, copy: bool) -> None:
@@ -76,9 +77,11 @@ def coco_to_yolo_seg(
 ) -> dict:
     """Write ``output_dir/labels/<split>/*.txt`` (and link or copy the images) from a COCO instances json.
 
-    Class indices follow the json's categories sorted by id. Crowd annotations are skipped, multi-part
-    polygons are merged into one with Ultralytics' ``merge_multi_segment`` (as its ``convert_coco`` does),
-    and images without instances get an empty label file, Ultralytics' convention for background images.
+    Class indices follow the json's categories sorted by id (any ids, contiguous or not). Every mask, polygons
+    or RLE, is decoded as COCOeval decodes it and written with `mask_to_yolo_polygon`, holes and separate parts
+    included. Crowd annotations are left out: Ultralytics has no ignore regions, and Detectron2 drops them
+    from training too (COCOeval ignores detections on them). Images without instances get an empty label
+    file, Ultralytics' convention for background images. Returns names and counts (images, instances, crowds).
     """
     coco_json, image_dir, output_dir = Path(coco_json), Path(image_dir), Path(output_dir)
     if not coco_json.is_file():
@@ -104,7 +107,7 @@ def coco_to_yolo_seg(
     label_out.mkdir(parents=True, exist_ok=True)
 
     seen: dict[str, str] = {}
-    num_instances = 0
+    num_instances = num_crowd = 0
     for img in data.get("images", []):
         name = Path(img["file_name"]).name
         if name in seen:  # flat Ultralytics folders cannot hold two images of one name
@@ -121,15 +124,17 @@ def coco_to_yolo_seg(
         lines = []
         for ann in anns_by_image[img["id"]]:
             if ann.get("iscrowd", 0):
+                num_crowd += 1
                 continue
-            polygons = _annotation_polygons(ann, h, w, coco_json)
-            parts = merge_multi_segment(polygons) if len(polygons) > 1 else [np.reshape(polygons[0], (-1, 2))]
-            points = np.concatenate(parts)
+            points = mask_to_yolo_polygon(annotation_mask(ann, h, w, str(coco_json)))
             points = np.clip(points / np.array([w, h]), 0.0, 1.0)
-            lines.append(" ".join([str(class_index[ann["category_id"]]), *(f"{v:.6g}" for v in points.ravel())]))
+            lines.append(" ".join([str(class_index[ann["category_id"]]), *(f"{v:.7g}" for v in points.ravel())]))
         (label_out / f"{Path(name).stem}.txt").write_text("".join(f"{line}\n" for line in lines))
         num_instances += len(lines)
-    return {"names": [c["name"] for c in categories], "num_images": len(seen), "num_instances": num_instances}
+    return {
+        "names": [c["name"] for c in categories], "num_images": len(seen), "num_instances": num_instances,
+        "num_crowd_skipped": num_crowd,
+    }
 
 
 def write_yolo_data_yaml(
@@ -175,9 +180,12 @@ def yolo_seg_to_coco(
     names: list[str] | tuple[str, ...],
     output_json: str | os.PathLike,
 ) -> Path:
-    """Write a COCO instances json (polygons, bbox and area from pycocotools) for a YOLO-seg image/label folder pair.
+    """Write a COCO instances json (bbox and area from pycocotools) for a YOLO-seg image/label folder pair.
 
-    A missing label file means a background image, as in Ultralytics. Category ids are class index + 1.
+    A simple polygon stays a COCO polygon; one with bridges (holes or separate parts, as `coco_to_yolo_seg` and
+    Ultralytics' `merge_multi_segment` write them) is rasterised as the YOLO-mask trainer rasterises it and stored
+    as RLE, since COCO polygons cannot hold holes. A missing label file means a background image, as in
+    Ultralytics. Category ids are class index + 1.
     """
     image_dir, label_dir, output_json = Path(image_dir), Path(label_dir), Path(output_json)
     if not image_dir.is_dir():
@@ -190,13 +198,18 @@ def yolo_seg_to_coco(
         images.append({"id": image_id, "file_name": image_file.name, "width": w, "height": h})
         label_file = label_dir / f"{image_file.stem}.txt"
         for cls, points in _read_label_file(label_file, len(names)) if label_file.is_file() else []:
-            polygon = (points * np.array([w, h])).ravel().tolist()
-            rle = mask_utils.merge(mask_utils.frPyObjects([polygon], h, w))
+            points = points * np.array([w, h])
+            if len(np.unique(points, axis=0)) == len(points):  # a simple ring
+                segmentation = [points.ravel().tolist()]
+                rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, h, w))
+            else:
+                rle = mask_utils.encode(np.asfortranarray(yolo_polygon_to_mask(points, (h, w))))
+                segmentation = {"size": rle["size"], "counts": rle["counts"].decode("ascii")}
             annotations.append({
                 "id": len(annotations) + 1,
                 "image_id": image_id,
                 "category_id": cls + 1,
-                "segmentation": [polygon],
+                "segmentation": segmentation,
                 "area": float(mask_utils.area(rle)),
                 "bbox": mask_utils.toBbox(rle).tolist(),
                 "iscrowd": 0,

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets import register_coco_instances
+from PIL import Image, UnidentifiedImageError
+from ultralytics.data.utils import exif_size
 
 from yolo_mask_plugin.data import coco_to_yolo_seg, write_yolo_data_yaml
 
@@ -40,6 +42,8 @@ class CompareDataset:
     yolo_data_yaml: Path
     num_train_images: int
     num_val_images: int
+    mask_format: str  # Detectron2's INPUT.MASK_FORMAT for these annotations: "bitmask" when any mask is RLE
+    num_crowd: int  # crowd regions: not trained on (left out of YOLO-seg, dropped by Detectron2), ignored by COCOeval
 
     def describe(self) -> dict:
         return {
@@ -47,6 +51,7 @@ class CompareDataset:
             "val_json": str(self.val.json_file), "val_images": str(self.val.image_dir),
             "classes": list(self.classes), "num_train_images": self.num_train_images,
             "num_val_images": self.num_val_images, "yolo_data_yaml": str(self.yolo_data_yaml),
+            "mask_format": self.mask_format, "num_crowd": self.num_crowd,
         }
 
 
@@ -86,7 +91,26 @@ def load_checked_split(split: CocoSplit, role: str) -> dict:
             f"{role} json {split.json_file}: {len(missing)} of {len(data['images'])} listed images are not on disk "
             f"under {split.image_dir}: {_listed(missing)}"
         )
+    bad = [problem for img in data["images"] if (problem := _image_problem(split.image_dir, img))]
+    if bad:
+        raise ValueError(f"{role} json {split.json_file}: {len(bad)} of {len(data['images'])} images: {_listed(bad)}")
     return data
+
+
+def _image_problem(image_dir: Path, record: dict) -> str | None:
+    """Why an image would fail inside a trainer (unreadable, or not the size the json says), else None.
+    Reads the header only; the size is taken after EXIF rotation, as Detectron2 and Ultralytics load it."""
+    try:
+        with Image.open(image_dir / record["file_name"]) as im:
+            width, height = exif_size(im)
+    except (UnidentifiedImageError, OSError) as e:
+        return f"{record['file_name']} cannot be read as an image ({e})"
+    except ImportError:  # Ultralytics' patch of PIL tries an optional HEIF decoder on files PIL cannot identify
+        return f"{record['file_name']} cannot be read as an image (not a format PIL can identify)"
+    if (height, width) != (record.get("height"), record.get("width")):
+        return (f"{record['file_name']} is {width}x{height} but the json says "
+                f"{record.get('width')}x{record.get('height')}")
+    return None
 
 
 def _categories(data: dict) -> list[tuple[int, str]]:
@@ -104,8 +128,9 @@ def _register(name: str, split: CocoSplit) -> None:
 def prepare_dataset(train: CocoSplit, val: CocoSplit, work_dir: str | os.PathLike) -> CompareDataset:
     """Check both splits, register them in Detectron2 and write the YOLO-seg copy under `work_dir/yolo`.
 
-    Raises before any training: missing files, a json without segmentations, an empty val split, or
-    categories that differ between train and val (ids or names).
+    Raises before any training: missing or unreadable files, images of another size than the json says, a json
+    without segmentations, an empty val split, or categories that differ between train and val (ids or names).
+    Picks Detectron2's mask format from the annotations (RLE -> "bitmask").
     """
     train = CocoSplit(Path(train.json_file).absolute(), Path(train.image_dir).absolute())
     val = CocoSplit(Path(val.json_file).absolute(), Path(val.image_dir).absolute())
@@ -117,8 +142,9 @@ def prepare_dataset(train: CocoSplit, val: CocoSplit, work_dir: str | os.PathLik
             f"train has (id, name) {train_cats}, val has {val_cats}; both splits must list the same categories"
         )
     yolo_root = Path(work_dir).absolute() / "yolo"
-    for split, role in ((train, "train"), (val, "val")):
-        coco_to_yolo_seg(split.json_file, split.image_dir, yolo_root, split=role)
+    converted = [coco_to_yolo_seg(split.json_file, split.image_dir, yolo_root, split=role)
+                 for split, role in ((train, "train"), (val, "val"))]
+    rle = any(isinstance(a["segmentation"], dict) for a in train_data["annotations"])
     classes = tuple(name for _, name in train_cats)
     yolo_yaml = write_yolo_data_yaml(yolo_root, classes)
     _register(COMPARE_TRAIN, train)
@@ -126,5 +152,6 @@ def prepare_dataset(train: CocoSplit, val: CocoSplit, work_dir: str | os.PathLik
     return CompareDataset(
         train=train, val=val, classes=classes, category_ids=tuple(i for i, _ in train_cats),
         yolo_data_yaml=yolo_yaml, num_train_images=len(train_data["images"]),
-        num_val_images=len(val_data["images"]),
+        num_val_images=len(val_data["images"]), mask_format="bitmask" if rle else "polygon",
+        num_crowd=sum(c["num_crowd_skipped"] for c in converted),
     )

@@ -95,12 +95,12 @@ def _machine() -> dict:
     }
 
 
-def _d2_opts(budget: CompareBudget, num_classes: int, base_lr: float) -> list[str]:
+def _d2_opts(budget: CompareBudget, num_classes: int, mask_format: str, base_lr: float) -> list[str]:
     iters = budget.d2_iters
     steps = sorted({s for s in (iters * 2 // 3, iters * 8 // 9) if 0 < s < iters})  # 3x's (2/3, 8/9) decays
     return [
         "DATASETS.TRAIN", f"('{COMPARE_TRAIN}',)", "DATASETS.TEST", "()",
-        "MODEL.ROI_HEADS.NUM_CLASSES", str(num_classes), "MODEL.DEVICE", _device(),
+        "MODEL.ROI_HEADS.NUM_CLASSES", str(num_classes), "MODEL.DEVICE", _device(), "INPUT.MASK_FORMAT", mask_format,
         "INPUT.MIN_SIZE_TRAIN", f"({budget.imgsz},)", "INPUT.MAX_SIZE_TRAIN", str(budget.imgsz),
         "INPUT.MIN_SIZE_TEST", str(budget.imgsz), "INPUT.MAX_SIZE_TEST", str(budget.imgsz),
         "SOLVER.MAX_ITER", str(iters), "SOLVER.IMS_PER_BATCH", str(budget.d2_batch),
@@ -166,7 +166,7 @@ def train_models(
     init_text = f"initialised from {mask_rcnn_weights}" if mask_rcnn_weights else "ResNet from scratch (GN recipe)"
     iters_text = f"{budget.d2_iters} iterations x {budget.d2_batch} images"
     mask_rcnn_lr = 0.02  # mask_rcnn_R_50_FPN_3x's BASE_LR (Base-RCNN-FPN.yaml), for 16 images per batch
-    d2_opts = [*init_opts, *_d2_opts(budget, len(dataset.classes), mask_rcnn_lr)]
+    d2_opts = [*init_opts, *_d2_opts(budget, len(dataset.classes), dataset.mask_format, mask_rcnn_lr)]
     out["mask_rcnn"] = _detectron2_entry(
         models_dir, "mask_rcnn", MASK_RCNN_CONFIG, d2_opts, iters_text,
         f"configs/{MASK_RCNN_CONFIG} (Detectron2's file), {init_text}",
@@ -362,7 +362,10 @@ def _how_run(budget, speed_images, warmup_images, yolo, yolo_weights, mask_rcnn_
 
 def _fairness_rules(budget) -> list[str]:
     return [
-        "Same training images for all (Ultralytics reads the YOLO-seg conversion of the same COCO json).",
+        "Same training images and masks for all: Ultralytics reads the YOLO-seg conversion of the same COCO json, "
+        "holes and separate parts kept (YOLO-mask rasterises them back exactly; stock YOLO-seg's rasteriser draws "
+        "1-px bridges between the parts of split instances); crowd regions train no model and COCOeval ignores "
+        "detections on them.",
         "Same augmentation family: resize to the input size + horizontal flip (Detectron2's default); "
         "Ultralytics' colour, translate, scale and mosaic augmentation is switched off.",
         f"Same input size: {budget.imgsz} px long side (Detectron2: MIN/MAX_SIZE_TEST; Ultralytics: imgsz).",
