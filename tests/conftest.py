@@ -7,6 +7,8 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -68,3 +70,12 @@ def small_cfg(config_name: str, shapes_root: Path, output_dir: Path, *opts: str)
         ],
     )
     return cfg
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`yolo-mask <args>` in a fresh interpreter, as a user runs it: YOLO_MASK_DEBUG unset unless `env` sets it."""
+    environment = {k: v for k, v in os.environ.items() if k != "YOLO_MASK_DEBUG"} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "yolo_mask_plugin.apps.cli", *args], capture_output=True, text=True, cwd=cwd,
+        env=environment, timeout=600,
+    )

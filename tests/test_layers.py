@@ -29,7 +29,7 @@ LAYERS = {
         PACKAGE / "d2",
         {"yolo_mask_plugin.core", "yolo_mask_plugin.d2", "yolo_mask_plugin.data", "yolo_mask_plugin.adapters",
          "yolo_mask_plugin.configs"},
-        {"torch", "torchvision", "ultralytics", "detectron2", "fvcore"},
+        {"torch", "torchvision", "ultralytics", "detectron2", "fvcore", "yaml"},  # yaml: yacs config files
     ),
 }
 
