@@ -16,6 +16,8 @@ from ultralytics.nn.modules.head import Detect
 from ultralytics.nn.tasks import DetectionModel, load_checkpoint
 from ultralytics.utils import DEFAULT_CFG_DICT
 
+from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
+
 
 def load_yolo(weights: str, num_classes: int | None = None, class_names: list[str] | None = None) -> DetectionModel:
     """A YOLO detection model in eval mode, from `weights` (`.pt` checkpoint or `.yaml` model definition).
@@ -24,32 +26,34 @@ def load_yolo(weights: str, num_classes: int | None = None, class_names: list[st
     a `.pt` keeps its own classes and names. Never downloads: a missing file is an error.
     """
     if not weights:
-        raise ValueError("MODEL.YOLO.WEIGHTS is empty: give a YOLO checkpoint (.pt) or model definition (.yaml)")
+        raise InvalidInputError("MODEL.YOLO.WEIGHTS is empty: give a YOLO checkpoint (.pt) or model definition (.yaml)")
     suffix = Path(weights).suffix.lower()
     if suffix in (".yaml", ".yml"):
         try:
             model = DetectionModel(weights, nc=num_classes, verbose=False)
         except FileNotFoundError as e:
-            raise FileNotFoundError(f"YOLO model yaml {weights!r} not found (MODEL.YOLO.WEIGHTS)") from e
+            raise InputNotFoundError(f"YOLO model yaml {weights!r} not found (MODEL.YOLO.WEIGHTS)") from e
         model.names = dict(enumerate(class_names)) if class_names else {i: str(i) for i in range(model.yaml["nc"])}
         model.args = dict(DEFAULT_CFG_DICT)  # what Ultralytics' trainer attaches; its loss reads hyp from here
     elif suffix == ".pt":
         if not Path(weights).is_file():
-            raise FileNotFoundError(f"YOLO checkpoint {weights!r} does not exist (MODEL.YOLO.WEIGHTS)")
+            raise InputNotFoundError(f"YOLO checkpoint {weights!r} does not exist (MODEL.YOLO.WEIGHTS)")
         try:
             model, _ = load_checkpoint(weights)
         except (TypeError, KeyError, AttributeError, RuntimeError, EOFError) as e:
-            raise ValueError(f"YOLO checkpoint {weights!r} is not a loadable Ultralytics checkpoint: {e}") from e
+            raise InvalidInputError(f"YOLO checkpoint {weights!r} is not a loadable Ultralytics checkpoint: {e}") from e
     else:
-        raise ValueError(f"MODEL.YOLO.WEIGHTS={weights!r}: expected an Ultralytics .pt checkpoint or a model .yaml")
+        raise InvalidInputError(
+            f"MODEL.YOLO.WEIGHTS={weights!r}: expected an Ultralytics .pt checkpoint or model .yaml"
+        )
     head = model.model[-1]
     if not isinstance(model, DetectionModel) or type(head) is not Detect:
-        raise ValueError(
+        raise InvalidInputError(
             f"YOLO model {weights!r} has a {type(head).__name__} head (task {getattr(model, 'task', '?')!r}); "
             "the plugin needs a detection model (Detect head), e.g. yolo11n.yaml or a YOLO detect checkpoint"
         )
     if head.end2end:
-        raise ValueError(
+        raise InvalidInputError(
             f"YOLO model {weights!r} has an end-to-end (NMS-free) head; use a YOLO11/YOLOv8-style detection model"
         )
     return model.float().eval()

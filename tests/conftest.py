@@ -7,6 +7,8 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -78,3 +80,12 @@ def user_coco(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("user_coco")
     return {split: write_user_coco(root, split, n, seed) for split, n, seed in (("train", 12, 0), ("val", 6, 1))}
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`yolo-mask <args>` in a fresh interpreter, as a user runs it: YOLO_MASK_DEBUG unset unless `env` sets it."""
+    environment = {k: v for k, v in os.environ.items() if k != "YOLO_MASK_DEBUG"} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "yolo_mask_plugin.apps.cli", *args], capture_output=True, text=True, cwd=cwd,
+        env=environment, timeout=600,
+    )

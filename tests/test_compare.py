@@ -24,6 +24,7 @@ from yolo_mask_plugin.apps.compare import MODEL_LABELS, CocoSplit, CompareBudget
 from yolo_mask_plugin.apps.compare import evaluate
 from yolo_mask_plugin.apps.compare.dataset import COMPARE_VAL
 from yolo_mask_plugin.apps.compare.run import MASK_RCNN_CONFIG, train_models
+from yolo_mask_plugin.core.errors import InvalidInputError
 from yolo_mask_plugin.d2.config import build_cfg
 
 from .conftest import TEST_IMAGE_SIZE
@@ -210,7 +211,7 @@ def test_cli_wants_all_split_paths_or_none(shapes_root):
     from yolo_mask_plugin.apps.cli import _compare
 
     args = build_parser().parse_args(["compare", "--train-json", str(shapes_root / "annotations/instances_train.json")])
-    with pytest.raises(SystemExit, match="give all of --train-json"):
+    with pytest.raises(InvalidInputError, match="give all of --train-json"):
         _compare(args)
 
 

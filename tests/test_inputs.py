@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,11 +13,12 @@ from detectron2.structures import Boxes, Instances, PolygonMasks
 from detectron2.utils.events import EventStorage
 from PIL import Image
 
-from tests.conftest import small_cfg
+from tests.conftest import run_cli, small_cfg
 from yolo_mask_plugin.apps.cli import main as cli_main
 from yolo_mask_plugin.d2 import register_shapes_dataset
 from yolo_mask_plugin.apps.train_net import Trainer
 from yolo_mask_plugin.apps.predict import predict_images
+from yolo_mask_plugin.core.errors import InputNotFoundError
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +51,8 @@ def test_any_image_mode_and_size_gives_masks_in_its_own_size(shapes_root, yolo_c
     for name, make in IMAGES.items():
         make().save(tmp_path / name)
     cfg = _predict_cfg(shapes_root, yolo_checkpoint, single_pass_weights, tmp_path)
-    json_path = predict_images(cfg, [str(tmp_path / n) for n in IMAGES], tmp_path / "out", log=lambda *_: None)
+    json_path, skipped = predict_images(cfg, [str(tmp_path / n) for n in IMAGES], tmp_path / "out", log=lambda *_: None)
+    assert not skipped
     coco = json.loads(json_path.read_text())
     sizes = {Image.open(tmp_path / n).size for n in IMAGES}
     assert {(i["width"], i["height"]) for i in coco["images"]} == sizes
@@ -65,7 +69,7 @@ def test_any_image_mode_and_size_gives_masks_in_its_own_size(shapes_root, yolo_c
 def test_zero_detections_give_empty_results_not_a_crash(shapes_root, yolo_checkpoint, single_pass_weights, tmp_path):
     image = shapes_root / "images" / "val" / "000000.png"
     cfg = _predict_cfg(shapes_root, yolo_checkpoint, single_pass_weights, tmp_path, conf="1.0")
-    coco = json.loads(predict_images(cfg, [str(image)], tmp_path / "out", log=lambda *_: None).read_text())
+    coco = json.loads(predict_images(cfg, [str(image)], tmp_path / "out", log=lambda *_: None).json_path.read_text())
     assert len(coco["images"]) == 1 and coco["annotations"] == []
     model = Trainer.build_model(cfg).eval()
     with torch.no_grad():
@@ -75,12 +79,23 @@ def test_zero_detections_give_empty_results_not_a_crash(shapes_root, yolo_checkp
     assert instances.pred_masks.shape == (0, 128, 128)
 
 
-def test_unreadable_image_is_named(shapes_root, yolo_checkpoint, single_pass_weights, tmp_path):
-    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+def test_unreadable_images_are_skipped_and_named(shapes_root, yolo_checkpoint, single_pass_weights, tmp_path):
+    """A corrupt file, a zero-byte one and a folder with an image's name: each skipped with its reason; with no
+    readable image left, predictions.json is still written, empty. A path that does not exist is an input error."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "broken.png").write_bytes(b"\x89PNG not really")
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "folder.png").mkdir()
     cfg = _predict_cfg(shapes_root, yolo_checkpoint, single_pass_weights, tmp_path)
-    with pytest.raises(ValueError, match="broken.png"):
-        predict_images(cfg, [str(tmp_path / "broken.png")], tmp_path / "out")
-    with pytest.raises(FileNotFoundError, match="missing.png"):
+    logged = []
+    json_path, skipped = predict_images(cfg, [str(folder)], tmp_path / "out", log=logged.append)
+    assert sorted(p.name for p in skipped) == ["broken.png", "empty.jpg", "folder.png"]
+    assert all(str(path) in reason for path, reason in skipped.items())
+    assert sum("skipped" in line for line in logged) == 3
+    coco = json.loads(json_path.read_text())
+    assert coco["images"] == [] and coco["annotations"] == [] and coco["categories"]
+    with pytest.raises(InputNotFoundError, match="missing.png"):
         predict_images(cfg, [str(tmp_path / "missing.png")], tmp_path / "out")
 
 
@@ -116,6 +131,22 @@ def test_cli_data_train_eval(tmp_path, shapes_root, yolo_checkpoint):
     assert (tmp_path / "run" / "inference" / "shapes_val" / "coco_instances_results.json").is_file()
 
 
-def test_cli_rejects_unknown_key(yolo_checkpoint):
-    with pytest.raises(KeyError, match="MODEL.YOLO.NO_SUCH_KEY"):
-        cli_main(["train", "--config-file", "shapes/yolo_mask_single_pass.yaml", "MODEL.YOLO.NO_SUCH_KEY", "1"])
+def test_cli_predict_skips_an_unreadable_image(shapes_root, yolo_checkpoint, single_pass_weights, tmp_path):
+    """`yolo-mask predict` on two images and a corrupt file: results for the two, the file named, exit status 1."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    good = sorted((shapes_root / "images" / "val").iterdir())[:2]
+    for image in good:
+        shutil.copy(image, folder / image.name)
+    (folder / "corrupt.png").write_bytes(b"\x89PNG not really")
+    out = tmp_path / "out"
+    result = run_cli(
+        "predict", "--weights", str(single_pass_weights), "--input", str(folder), "--output", str(out), "--cpu",
+        "--confidence-threshold", "0.0", "MODEL.YOLO.WEIGHTS", str(yolo_checkpoint), "MODEL.YOLO.IMAGE_SIZE", "128",
+        "INPUT.MIN_SIZE_TEST", "128", "INPUT.MAX_SIZE_TEST", "128", cwd=tmp_path,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and str(folder / "corrupt.png") in result.stderr.splitlines()[-1]
+    coco = json.loads((out / "predictions.json").read_text())
+    assert [Path(i["file_name"]).name for i in coco["images"]] == [p.name for p in good]
+    assert sorted(p.name for p in out.glob("*.png")) == [p.name for p in good]

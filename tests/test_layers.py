@@ -24,12 +24,14 @@ TEST_DATA = Path(__file__).parent / "data"
 # What each layer may import from the plugin and from third parties (besides the standard library and numpy).
 LAYERS = {
     "core": (PACKAGE / "core", {"yolo_mask_plugin.core"}, {"torch", "torchvision"}),
-    "adapters": (ADAPTERS, {"yolo_mask_plugin.core", "yolo_mask_plugin.adapters"}, {"torch", "torchvision", "ultralytics"}),
+    "adapters": (
+        ADAPTERS, {"yolo_mask_plugin.core", "yolo_mask_plugin.adapters"}, {"torch", "torchvision", "ultralytics", "cv2"}
+    ),
     "d2": (
         PACKAGE / "d2",
         {"yolo_mask_plugin.core", "yolo_mask_plugin.d2", "yolo_mask_plugin.data", "yolo_mask_plugin.adapters",
          "yolo_mask_plugin.configs"},
-        {"torch", "torchvision", "ultralytics", "detectron2", "fvcore"},
+        {"torch", "torchvision", "ultralytics", "detectron2", "fvcore", "yaml"},  # yaml: yacs config files
     ),
 }
 

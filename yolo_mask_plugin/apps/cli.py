@@ -4,18 +4,31 @@
 `default_argument_parser`) and run through `launch`, so `--num-gpus`, `--resume`, `--eval-only` and
 trailing overrides behave as Detectron2 users expect: `KEY VALUE` pairs for a yacs `.yaml` config, `key=value`
 for a LazyConfig `.py` (as `tools/lazyconfig_train_net.py`).
+
+Exit status: 0 when done, 1 when `predict` skipped unreadable images, 2 for bad input (one line on stderr naming
+it; `--debug` or YOLO_MASK_DEBUG=1 shows the traceback instead).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 
-from detectron2.engine import default_argument_parser, launch
+# Deprecation notices that importing Detectron2 and loading a LazyConfig raise in torch and setuptools on every
+# run: nothing a user can act on, and they would bury a one-line error.
+warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
-from yolo_mask_plugin.apps import train_net
-from yolo_mask_plugin.d2.config import build_cfg
+import torch  # noqa: E402
+from detectron2.engine import default_argument_parser, launch  # noqa: E402
+
+from yolo_mask_plugin.apps import train_net  # noqa: E402
+from yolo_mask_plugin.core.errors import InputError, InvalidInputError  # noqa: E402
+from yolo_mask_plugin.d2.config import build_cfg  # noqa: E402
 
 DEFAULT_CONFIG = "shapes/yolo_mask_single_pass.yaml"
+DEBUG_VARIABLE = "YOLO_MASK_DEBUG"  # set (not 0): an input error shows its traceback, as --debug
 
 
 def _data(args: argparse.Namespace) -> None:
@@ -27,7 +40,19 @@ def _data(args: argparse.Namespace) -> None:
     print(f"[yolo-mask data] done: COCO json in {root}/annotations, Ultralytics yaml {root}/shapes-seg.yaml")
 
 
+def _check_num_gpus(num_gpus: int) -> None:
+    """Fail before `launch` spawns one process per GPU that are not there; each would fail inside DDP."""
+    found = torch.cuda.device_count()
+    if num_gpus > 1 and num_gpus > found:
+        raise InvalidInputError(
+            f"--num-gpus {num_gpus}: {found} GPU(s) found on this machine, give at most --num-gpus {max(found, 1)}; "
+            "training on the CPU is one process (--num-gpus 1 with MODEL.DEVICE cpu, or train.device=cpu for a "
+            "LazyConfig .py)"
+        )
+
+
 def _train(args: argparse.Namespace) -> None:
+    _check_num_gpus(args.num_gpus)
     print(f"[yolo-mask {args.command}] {args.config_file} on {args.num_gpus} GPU(s) x {args.num_machines} machine(s)")
     launch(
         train_net.main,
@@ -39,18 +64,25 @@ def _train(args: argparse.Namespace) -> None:
     )
 
 
-def _predict(args: argparse.Namespace) -> None:
+def _predict(args: argparse.Namespace) -> int:
+    """Exit status 1 when some images could not be read (skipped, and listed at the end), else 0."""
     from yolo_mask_plugin.apps.predict import predict_images
     from yolo_mask_plugin.d2.checkpoint import as_detectron2_weights
 
-    weights = as_detectron2_weights(args.weights, args.output)
+    weights = as_detectron2_weights(args.weights, args.output, key="--weights")
     opts = ["MODEL.WEIGHTS", weights, "MODEL.YOLO.CONF_THRESH_TEST", str(args.confidence_threshold), *args.opts]
     if args.cpu:
         opts += ["MODEL.DEVICE", "cpu"]
     cfg = build_cfg(args.config_file, opts)
     cfg.freeze()
-    json_path = predict_images(cfg, args.input, args.output)
+    json_path, skipped = predict_images(cfg, args.input, args.output)
     print(f"[yolo-mask predict] overlays and {json_path.name} written to {json_path.parent}")
+    if not skipped:
+        return 0
+    print(f"[yolo-mask predict] skipped {len(skipped)} unreadable image(s):", file=sys.stderr)
+    for reason in skipped.values():
+        print(f"  {reason}", file=sys.stderr)
+    return 1
 
 
 def _convert(args: argparse.Namespace) -> None:
@@ -75,7 +107,7 @@ def _compare(args: argparse.Namespace) -> None:
 
     splits = [args.train_json, args.train_images, args.val_json, args.val_images]
     if any(splits) and not all(splits):
-        raise SystemExit("yolo-mask compare: give all of --train-json --train-images --val-json --val-images, or none")
+        raise InvalidInputError("give all of --train-json --train-images --val-json --val-images, or none")
     train = CocoSplit(args.train_json, args.train_images) if all(splits) else None
     val = CocoSplit(args.val_json, args.val_images) if all(splits) else None
     budget = CompareBudget(
@@ -92,6 +124,8 @@ def _compare(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The `yolo-mask` argument parser, one sub-command per job."""
     parser = argparse.ArgumentParser(prog="yolo-mask", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the traceback of an input error instead of one line (or set {DEBUG_VARIABLE}=1)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     data = commands.add_parser("data", help="generate the embedded shapes dataset (COCO json + YOLO-seg)")
@@ -155,17 +189,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of `yolo-mask`."""
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `yolo-mask`; returns the exit status (1 when `predict` skipped images).
+
+    An InputError (the plugin's mark for bad user input) ends it with `yolo-mask <command>: error: <message>`
+    on stderr and status 2, argparse's convention; any other exception is a bug and keeps its traceback.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "eval":
         args.eval_only = True
     commands = {
         "data": _data, "train": _train, "eval": _train, "predict": _predict, "convert": _convert, "demo": _demo,
         "compare": _compare,
     }
-    commands[args.command](args)
+    try:
+        return commands[args.command](args) or 0
+    except InputError as e:
+        if args.debug or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+            raise
+        parser.exit(2, f"yolo-mask {args.command}: error: {' '.join(str(e).split())}\n")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

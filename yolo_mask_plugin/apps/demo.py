@@ -57,6 +57,7 @@ def run_demo(
     output_dir: str, data_root: str | None = None, yolo_epochs: int | None = None, opts: list[str] | None = None
 ) -> dict:
     """Run the four steps; returns what `metrics.json` holds."""
+    build_cfg(DEMO_CONFIG, opts)  # bad config opts fail now, not after YOLO has trained
     output_dir = Path(output_dir).absolute()
     output_dir.mkdir(parents=True, exist_ok=True)
     data_root = Path(data_root or default_shapes_root()).absolute()

@@ -1,7 +1,7 @@
 """Images in, overlay PNGs (Detectron2's Visualizer) and one COCO-format JSON out.
 
 The model runs through Detectron2's DefaultPredictor, so resizing, the YOLO boxes, the mask head and
-mask pasting are exactly what evaluation measures.
+mask pasting are exactly what evaluation measures. An image that cannot be read is skipped, not fatal.
 """
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -19,6 +20,8 @@ from detectron2.engine import DefaultPredictor
 from detectron2.evaluation.coco_evaluation import instances_to_coco_json
 from detectron2.utils.visualizer import ColorMode, Visualizer
 from PIL import UnidentifiedImageError
+
+from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -34,9 +37,9 @@ def list_images(inputs: Iterable[str]) -> list[Path]:
         elif path.is_file():
             images.append(path)
         else:
-            raise FileNotFoundError(f"input {name!r} is neither an image file nor a directory")
+            raise InputNotFoundError(f"input {name!r} is neither an image file nor a directory")
     if not images:
-        raise ValueError(f"no images found in {inputs}")
+        raise InvalidInputError(f"no images found in {inputs}")
     return images
 
 
@@ -44,8 +47,10 @@ def load_image_bgr(path: Path) -> np.ndarray:
     """Any PIL-readable image as HxWx3 BGR uint8: grayscale is replicated, alpha dropped, EXIF applied."""
     try:
         return read_image(str(path), format="BGR")
-    except (UnidentifiedImageError, OSError, ImportError) as e:  # Ultralytics' PIL patch may try pi_heif
-        raise ValueError(f"image {str(path)!r} cannot be read as an image: {e}") from e
+    except (UnidentifiedImageError, OSError, ImportError) as e:
+        # Ultralytics' PIL patch answers a file PIL cannot identify by importing pi_heif: report PIL's reason
+        reason = e.__context__ if isinstance(e, ImportError) and e.__context__ is not None else e
+        raise InvalidInputError(f"image {str(path)!r} cannot be read as an image: {reason}") from e
 
 
 class Predictor:
@@ -78,23 +83,45 @@ class Predictor:
         return annotations
 
 
-def predict_images(cfg: CfgNode, inputs: Iterable[str], output_dir: str | os.PathLike, log=print) -> Path:
-    """Write `<name>.png` overlays and `predictions.json` (COCO: images, annotations with scores, categories)."""
+class Predictions(NamedTuple):
+    """What `predict_images` wrote, and the images it skipped, each with the reason."""
+
+    json_path: Path
+    skipped: dict[Path, str]
+
+
+def predict_images(cfg: CfgNode, inputs: Iterable[str], output_dir: str | os.PathLike, log=print) -> Predictions:
+    """Write `<name>.png` overlays and `predictions.json` (COCO: images, annotations with scores, categories).
+
+    An image that cannot be read (corrupt, empty, not an image) is skipped with a warning through `log` and
+    returned in `skipped`; the others are predicted. `predictions.json` is written however the loop ends, so an
+    error on one image loses none of the results before it; it lists the predicted images only (ids 1, 2, ...),
+    and is written with no images when every image was skipped, so a caller always finds one.
+    """
     images = list_images(inputs)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     predictor = Predictor(cfg)
     coco = {"images": [], "annotations": [], "categories": predictor.categories}
-    for image_id, path in enumerate(images, start=1):
-        image_bgr = load_image_bgr(path)
-        instances = predictor(image_bgr)
-        cv2.imwrite(str(output_dir / f"{path.stem}.png"), predictor.overlay(image_bgr, instances)[:, :, ::-1])
-        height, width = image_bgr.shape[:2]
-        coco["images"].append({"id": image_id, "file_name": str(path), "height": height, "width": width})
-        for annotation in predictor.coco_annotations(instances, image_id):
-            annotation["id"] = len(coco["annotations"]) + 1
-            coco["annotations"].append(annotation)
-        log(f"[{image_id}/{len(images)}] {path.name}: {len(instances)} instances")
+    skipped: dict[Path, str] = {}
     json_path = output_dir / "predictions.json"
-    json_path.write_text(json.dumps(coco))
-    return json_path
+    try:
+        for number, path in enumerate(images, start=1):
+            try:
+                image_bgr = load_image_bgr(path)
+            except InvalidInputError as e:
+                skipped[path] = str(e)
+                log(f"[{number}/{len(images)}] warning: skipped, {e}")
+                continue
+            instances = predictor(image_bgr)
+            cv2.imwrite(str(output_dir / f"{path.stem}.png"), predictor.overlay(image_bgr, instances)[:, :, ::-1])
+            height, width = image_bgr.shape[:2]
+            image_id = len(coco["images"]) + 1
+            coco["images"].append({"id": image_id, "file_name": str(path), "height": height, "width": width})
+            for annotation in predictor.coco_annotations(instances, image_id):
+                annotation["id"] = len(coco["annotations"]) + 1
+                coco["annotations"].append(annotation)
+            log(f"[{number}/{len(images)}] {path.name}: {len(instances)} instances")
+    finally:
+        json_path.write_text(json.dumps(coco))
+    return Predictions(json_path, skipped)

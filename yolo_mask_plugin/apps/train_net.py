@@ -22,8 +22,11 @@ from detectron2.engine.defaults import create_ddp_model
 from detectron2.evaluation import COCOEvaluator, DatasetEvaluator, inference_on_dataset, print_csv_format
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
-from omegaconf import DictConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import OverrideParseException
+from omegaconf import DictConfig, OmegaConf
 
+from yolo_mask_plugin.core.errors import ConfigKeyError, InvalidInputError
 from yolo_mask_plugin.d2.checkpoint import as_detectron2_weights, check_mask_head_config
 from yolo_mask_plugin.d2.config import build_cfg, get_config_file
 from yolo_mask_plugin.d2.datasets import mask_format_of
@@ -75,10 +78,38 @@ class Trainer(DefaultTrainer):
         return COCOEvaluator(dataset_name, output_dir=output_folder)
 
 
+def _can_set(cfg: DictConfig, key: str) -> bool:
+    """`key` is in the config, or is a new argument of an `L(...)` call (a node with `_target_`)."""
+    parent_key, _, name = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+    if OmegaConf.is_list(parent):
+        return name.isdigit() and int(name) < len(parent)
+    return OmegaConf.is_dict(parent) and (name in parent.keys() or "_target_" in parent)
+
+
 def load_lazy_config(config_file: str, overrides: list[str] | None = None) -> DictConfig:
-    """A LazyConfig `.py` (a path, or a name under the plugin's `configs/`) with `key=value` overrides."""
-    cfg = LazyConfig.load(get_config_file(config_file))
-    return LazyConfig.apply_overrides(cfg, list(overrides or []))
+    """A LazyConfig `.py` (a path, or a name under the plugin's `configs/`) with `key=value` overrides.
+
+    An override must set a key the config has or a new argument of an `L(...)` call, or add a key with Hydra's
+    `+key=value`: Detectron2 would silently add a misspelt key (`train.max_iters=10`) and train with the default.
+    Such a key, a malformed override and a config file with a syntax error raise an InputError.
+    """
+    path = get_config_file(config_file)
+    try:
+        cfg = LazyConfig.load(path)
+    except SyntaxError as e:  # Detectron2's, naming the file; Python's, with the line, is its cause
+        raise InvalidInputError(f"{e} ({e.__cause__})") from e
+    overrides = list(overrides or [])
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except OverrideParseException as e:
+        raise ConfigKeyError(f"bad command-line config override: {e}") from e
+    unknown = [o.input_line for o in parsed if not o.is_add() and not _can_set(cfg, o.key_or_group)]
+    if unknown:
+        raise ConfigKeyError(
+            f"config overrides {unknown} set keys that {path} does not have (to add a key, write +key=value)"
+        )
+    return LazyConfig.apply_overrides(cfg, overrides)
 
 
 def lazy_test(cfg: DictConfig, model) -> dict:
@@ -128,7 +159,9 @@ def lazy_main(args: argparse.Namespace) -> dict:
     """lazyconfig_train_net's main: train, or with `--eval-only` evaluate `train.init_checkpoint`."""
     args.config_file = get_config_file(args.config_file)  # default_setup logs and copies the file itself
     cfg = load_lazy_config(args.config_file, args.opts)
-    cfg.train.init_checkpoint = as_detectron2_weights(cfg.train.init_checkpoint, cfg.train.output_dir)
+    cfg.train.init_checkpoint = as_detectron2_weights(
+        cfg.train.init_checkpoint, cfg.train.output_dir, key="train.init_checkpoint"
+    )
     mapper = cfg.dataloader.train.mapper
     if not args.eval_only and mapper.get("use_instance_mask"):
         names = cfg.dataloader.train.dataset.names

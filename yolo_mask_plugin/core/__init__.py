@@ -2,8 +2,9 @@
 
 Both shells (Detectron2: `yolo_mask_plugin.d2`; Ultralytics: `yolo_mask_plugin.adapters`) build on these pieces,
 each with exactly one implementation: frame mapping, multi-level RoIAlign, the FCN head and the whole mask
-branch, loss targets, the post-NMS mask step and mask pasting.
+branch, loss targets, the post-NMS mask step, mask pasting, and the errors that mean bad user input.
 """
+from .errors import ConfigKeyError, InputError, InputNotFoundError, InvalidInputError
 from .fcn_head import FCNMaskHead, LevelLaterals
 from .frames import Letterbox
 from .mask_branch import MASK_HEAD_DEFAULTS, RoIMaskBranch, select_class
@@ -14,7 +15,11 @@ from .roi_align import MultiLevelRoIAlign
 from .threads import kept_torch_threads
 
 __all__ = [
+    "ConfigKeyError",
     "FCNMaskHead",
+    "InputError",
+    "InputNotFoundError",
+    "InvalidInputError",
     "LevelLaterals",
     "Letterbox",
     "MASK_HEAD_DEFAULTS",

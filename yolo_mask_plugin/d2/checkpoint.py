@@ -19,6 +19,7 @@ from detectron2.config import CfgNode
 from ultralytics.nn.tasks import DetectionModel
 
 from yolo_mask_plugin.adapters.yolo_model import load_yolo, split_yolo
+from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
 
 POOLER_TYPE = "ROIAlignV2"  # RoIAlign with aligned=True, as `MultiLevelRoIAlign`
 METADATA_KEY = "yolo_mask"  # what the converted file records next to "model"
@@ -101,25 +102,41 @@ def check_mask_head_config(cfg: CfgNode, weights: str | os.PathLike) -> None:
         if str(list(node) if isinstance(node, (list, tuple)) else node) != expected:
             wrong.append(f"{key}={node!r} (checkpoint: {expected})")
     if wrong:
-        raise ValueError(
+        raise InvalidInputError(
             f"MODEL.WEIGHTS={str(weights)!r} holds a trained mask head that this config does not describe: "
             f"{'; '.join(wrong)}. Use configs/yolo_mask_ultralytics.yaml or add these opts: {' '.join(opts)}"
         )
 
 
-def _is_tensor_checkpoint(path: str | os.PathLike) -> bool:
+def _tensor_load_error(path: str | os.PathLike) -> Exception | None:
+    """Why torch cannot load `path` as a checkpoint of tensors, as Detectron2 loads it; None if it can."""
     try:
         torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError):
-        return False
-    return True
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
+        return e
+    return None
 
 
-def as_detectron2_weights(weights: str, output_dir: str | os.PathLike) -> str:
+def as_detectron2_weights(weights: str, output_dir: str | os.PathLike, key: str = "MODEL.WEIGHTS") -> str:
     """`weights` as given, or, for an Ultralytics `.pt` (detection or YOLO-mask), its converted copy
-    `<output_dir>/<name>_d2.pth`: what `yolo-mask train/eval/predict` give Detectron2's checkpointer."""
-    if not weights or not str(weights).endswith(".pt") or not Path(weights).is_file() or _is_tensor_checkpoint(weights):
+    `<output_dir>/<name>_d2.pth`: what `yolo-mask train/eval/predict` give Detectron2's checkpointer.
+
+    A local file that is missing or that torch cannot read raises an InputError naming `key` (where the user
+    gave it), before any model is built; Detectron2 would fail later with an assertion or torch's advice to
+    unpickle it unsafely. Empty `weights` (from scratch), URLs and Detectron2's `.pkl` pass as they are.
+    """
+    if not weights or "://" in weights:
         return weights
+    if not Path(weights).is_file():
+        raise InputNotFoundError(f"{key} {weights!r} does not exist")
+    error = None if weights.endswith(".pkl") else _tensor_load_error(weights)
+    if error is None:
+        return weights
+    if not weights.endswith(".pt"):
+        raise InvalidInputError(
+            f"{key} {weights!r} is not a checkpoint Detectron2 can load ({type(error).__name__}): the file is empty, "
+            "truncated or not a torch checkpoint of tensors"
+        )
     converted = convert_ultralytics_checkpoint(weights, Path(output_dir) / f"{Path(weights).stem}_d2.pth")
     print(f"[yolo-mask] converted the Ultralytics checkpoint {weights} for Detectron2: {converted}", flush=True)
     return str(converted)

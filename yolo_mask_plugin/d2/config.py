@@ -4,8 +4,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import yaml
 from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
+
+from yolo_mask_plugin.core.errors import ConfigKeyError, InputNotFoundError, InvalidInputError
 
 
 def add_yolo_mask_config(cfg: CN) -> CN:
@@ -72,18 +75,32 @@ def get_config_file(config_file: str) -> str:
     packaged = config_dir() / config_file
     if packaged.is_file():
         return str(packaged)
-    raise FileNotFoundError(
+    raise InputNotFoundError(
         f"config file {config_file!r} is neither a file nor one of the plugin's configs under {config_dir()}"
     )
 
 
+def _reason(error: Exception) -> str:
+    """What went wrong, without the quotes KeyError puts around its message."""
+    return str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+
+
 def build_cfg(config_file: str, opts: list[str] | None = None) -> CN:
-    """A yacs config: get_cfg() -> add_yolo_mask_config -> merge_from_file -> merge_from_list, the order that works."""
+    """A yacs config: get_cfg() -> add_yolo_mask_config -> merge_from_file -> merge_from_list, the order that works.
+
+    A config file or override yacs cannot take raises an InputError naming the file or the override.
+    """
     cfg = get_cfg()
     add_yolo_mask_config(cfg)
-    cfg.merge_from_file(get_config_file(config_file))
+    path = get_config_file(config_file)
+    try:
+        cfg.merge_from_file(path)
+    except (KeyError, ValueError, FileNotFoundError, yaml.YAMLError) as e:  # unknown key, wrong type, _BASE_, syntax
+        raise InvalidInputError(f"config file {path!r}: {_reason(e)}") from e
     try:
         cfg.merge_from_list(list(opts or []))
-    except AssertionError as e:  # yacs reports unknown keys / odd pairs with bare asserts (gone under -O)
-        raise KeyError(f"bad command-line config override {list(opts or [])}: {e}") from e
+    except (AssertionError, KeyError) as e:  # yacs reports unknown keys / odd pairs with bare asserts (gone under -O)
+        raise ConfigKeyError(f"bad command-line config override: {_reason(e)}") from e
+    except ValueError as e:  # a value of the wrong type
+        raise InvalidInputError(f"bad command-line config override: {e}") from e
     return cfg

@@ -13,6 +13,7 @@ from typing import Callable
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets import register_coco_instances
 
+from yolo_mask_plugin.core.errors import InputNotFoundError
 from yolo_mask_plugin.data.shapes import SHAPES_CLASSES, default_shapes_root
 
 __all__ = ["SHAPES_TRAIN", "SHAPES_VAL", "register_shapes_dataset"]
@@ -24,7 +25,7 @@ SHAPES_VAL = "shapes_val"
 def _load_generated(load: Callable[[], list[dict]], json_file: Path, root: Path) -> list[dict]:
     """Run D2's COCO loader, but first explain how to create a dataset that is not there yet."""
     if not json_file.is_file():
-        raise FileNotFoundError(
+        raise InputNotFoundError(
             f"{json_file} does not exist: the shapes dataset has not been generated under {root}. "
             f"Run `yolo-mask data`, or call yolo_mask_plugin.data.generate_shapes_dataset('{root}')."
         )

@@ -18,6 +18,7 @@ from PIL import Image
 from ultralytics.data.utils import IMG_FORMATS, exif_size
 
 from yolo_mask_plugin.adapters.polygon_masks import boundary_rings, mask_to_yolo_polygon, yolo_polygon_to_mask
+from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
 
 __all__ = ["annotation_mask", "coco_to_yolo_seg", "mask_to_polygons", "write_yolo_data_yaml", "yolo_seg_to_coco"]
 
@@ -35,31 +36,37 @@ def annotation_mask(ann: dict, height: int, width: int, where: str) -> np.ndarra
     pycocotools as COCOeval decodes it."""
     where = f"{where}: annotation id {ann.get('id')}"
     if "segmentation" not in ann:
-        raise ValueError(f"{where} has no 'segmentation': instance masks are required, boxes alone are not enough")
+        raise InvalidInputError(
+            f"{where} has no 'segmentation': instance masks are required, boxes alone are not enough"
+        )
     seg = ann["segmentation"]
     if isinstance(seg, dict):
         if list(seg.get("size", [])) != [height, width]:
-            raise ValueError(f"{where}: RLE size {seg.get('size')} does not match the image size [{height}, {width}]")
+            raise InvalidInputError(
+                f"{where}: RLE size {seg.get('size')} does not match the image size [{height}, {width}]"
+            )
         rle = mask_utils.frPyObjects(seg, height, width) if isinstance(seg.get("counts"), list) else seg
     elif isinstance(seg, list):
         if any(len(p) % 2 for p in seg):
-            raise ValueError(f"{where}: a polygon has an odd number of coordinates")
+            raise InvalidInputError(f"{where}: a polygon has an odd number of coordinates")
         polygons = [p for p in seg if len(p) >= 6]
         if not polygons:
-            raise ValueError(f"{where}: the mask is empty (no polygon with at least 3 points)")
+            raise InvalidInputError(f"{where}: the mask is empty (no polygon with at least 3 points)")
         rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
     else:
-        raise ValueError(f"{where}: 'segmentation' must be a list of polygons or an RLE dict, got {type(seg).__name__}")
+        raise InvalidInputError(
+            f"{where}: 'segmentation' must be a list of polygons or an RLE dict, got {type(seg).__name__}"
+        )
     mask = mask_utils.decode(rle)
     if not mask.any():
-        raise ValueError(f"{where}: the mask is empty")
+        raise InvalidInputError(f"{where}: the mask is empty")
     return mask
 
 
 def _place_image(src: Path, dst: Path, copy: bool) -> None:
     """Put one image where Ultralytics expects it, replacing a stale copy or link from an earlier run."""
     if not src.is_file():
-        raise FileNotFoundError(f"image {src} listed in the COCO json does not exist")
+        raise InputNotFoundError(f"image {src} listed in the COCO json does not exist")
     if dst.is_symlink() or dst.exists():
         dst.unlink()
     if copy:
@@ -85,19 +92,23 @@ def coco_to_yolo_seg(
     """
     coco_json, image_dir, output_dir = Path(coco_json), Path(image_dir), Path(output_dir)
     if not coco_json.is_file():
-        raise FileNotFoundError(f"COCO json {coco_json} does not exist")
+        raise InputNotFoundError(f"COCO json {coco_json} does not exist")
     data = json.loads(coco_json.read_text())
     if not data.get("categories"):
-        raise ValueError(f"{coco_json} lists no categories")
+        raise InvalidInputError(f"{coco_json} lists no categories")
     categories = sorted(data["categories"], key=lambda c: c["id"])
     class_index = {c["id"]: i for i, c in enumerate(categories)}
 
     anns_by_image: dict[int, list[dict]] = {img["id"]: [] for img in data.get("images", [])}
     for ann in data.get("annotations", []):
         if ann["image_id"] not in anns_by_image:
-            raise ValueError(f"{coco_json}: annotation id {ann.get('id')} refers to unknown image id {ann['image_id']}")
+            raise InvalidInputError(
+                f"{coco_json}: annotation id {ann.get('id')} refers to unknown image id {ann['image_id']}"
+            )
         if ann["category_id"] not in class_index:
-            raise ValueError(f"{coco_json}: annotation id {ann.get('id')} has unknown category id {ann['category_id']}")
+            raise InvalidInputError(
+                f"{coco_json}: annotation id {ann.get('id')} has unknown category id {ann['category_id']}"
+            )
         anns_by_image[ann["image_id"]].append(ann)
 
     image_out = output_dir / "images" / split
@@ -111,12 +122,14 @@ def coco_to_yolo_seg(
     for img in data.get("images", []):
         name = Path(img["file_name"]).name
         if name in seen:  # flat Ultralytics folders cannot hold two images of one name
-            raise ValueError(f"{coco_json}: images '{seen[name]}' and '{img['file_name']}' share the file name {name}")
+            raise InvalidInputError(
+                f"{coco_json}: images '{seen[name]}' and '{img['file_name']}' share the file name {name}"
+            )
         seen[name] = img["file_name"]
         src = image_dir / img["file_name"]
         if in_place:
             if not src.is_file():
-                raise FileNotFoundError(f"image {src} listed in {coco_json} does not exist")
+                raise InputNotFoundError(f"image {src} listed in {coco_json} does not exist")
         else:
             _place_image(src, image_out / name, copy_images)
 
@@ -163,13 +176,15 @@ def _read_label_file(label_file: Path, num_classes: int) -> list[tuple[int, np.n
         try:
             cls, coords = int(fields[0]), np.array(fields[1:], dtype=np.float64)
         except ValueError as e:
-            raise ValueError(f"{where}: expected 'class x1 y1 x2 y2 ...' with an integer class ({e})") from None
+            raise InvalidInputError(f"{where}: expected 'class x1 y1 x2 y2 ...' with an integer class ({e})") from None
         if not 0 <= cls < num_classes:
-            raise ValueError(f"{where}: class index {cls} is out of range for {num_classes} names")
+            raise InvalidInputError(f"{where}: class index {cls} is out of range for {num_classes} names")
         if len(coords) % 2:
-            raise ValueError(f"{where}: odd number of polygon coordinates ({len(coords)})")
+            raise InvalidInputError(f"{where}: odd number of polygon coordinates ({len(coords)})")
         if len(coords) < 6:
-            raise ValueError(f"{where}: a segment needs at least 3 points, got {len(coords) // 2} (box-only label?)")
+            raise InvalidInputError(
+                f"{where}: a segment needs at least 3 points, got {len(coords) // 2} (box-only label?)"
+            )
         instances.append((cls, coords.reshape(-1, 2)))
     return instances
 
@@ -189,7 +204,7 @@ def yolo_seg_to_coco(
     """
     image_dir, label_dir, output_json = Path(image_dir), Path(label_dir), Path(output_json)
     if not image_dir.is_dir():
-        raise FileNotFoundError(f"image folder {image_dir} does not exist")
+        raise InputNotFoundError(f"image folder {image_dir} does not exist")
     images, annotations = [], []
     image_files = sorted(p for p in image_dir.iterdir() if p.suffix[1:].lower() in IMG_FORMATS)
     for image_id, image_file in enumerate(image_files, start=1):

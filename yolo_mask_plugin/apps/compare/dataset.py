@@ -16,6 +16,7 @@ from detectron2.data.datasets import register_coco_instances
 from PIL import Image, UnidentifiedImageError
 from ultralytics.data.utils import exif_size
 
+from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
 from yolo_mask_plugin.data import coco_to_yolo_seg, write_yolo_data_yaml
 
 COMPARE_TRAIN = "yolo_mask_compare_train"
@@ -63,31 +64,31 @@ def _listed(items: list) -> str:
 def load_checked_split(split: CocoSplit, role: str) -> dict:
     """The json of `split`, after the checks that would otherwise fail deep inside a trainer or evaluator."""
     if not split.json_file.is_file():
-        raise FileNotFoundError(f"{role} json {str(split.json_file)!r} does not exist")
+        raise InputNotFoundError(f"{role} json {str(split.json_file)!r} does not exist")
     if not split.image_dir.is_dir():
-        raise FileNotFoundError(f"{role} image folder {str(split.image_dir)!r} does not exist")
+        raise InputNotFoundError(f"{role} image folder {str(split.image_dir)!r} does not exist")
     try:
         data = json.loads(split.json_file.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{role} json {split.json_file} is not valid JSON: {e}") from e
+        raise InvalidInputError(f"{role} json {split.json_file} is not valid JSON: {e}") from e
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
-            raise ValueError(f"{role} json {split.json_file} has no {key!r} list: not a COCO instances file")
+            raise InvalidInputError(f"{role} json {split.json_file} has no {key!r} list: not a COCO instances file")
     if not data["images"]:
-        raise ValueError(f"{role} split is empty: {split.json_file} lists no images")
+        raise InvalidInputError(f"{role} split is empty: {split.json_file} lists no images")
     if not data["categories"]:
-        raise ValueError(f"{role} json {split.json_file} lists no categories")
+        raise InvalidInputError(f"{role} json {split.json_file} lists no categories")
     if not [a for a in data["annotations"] if not a.get("iscrowd", 0)]:
-        raise ValueError(f"{role} split has no instances: {split.json_file} has no (non-crowd) annotations")
+        raise InvalidInputError(f"{role} split has no instances: {split.json_file} has no (non-crowd) annotations")
     no_mask = [a.get("id") for a in data["annotations"] if not a.get("segmentation")]
     if no_mask:
-        raise ValueError(
+        raise InvalidInputError(
             f"{role} json {split.json_file}: {len(no_mask)} of {len(data['annotations'])} annotations have no "
             f"'segmentation' (ids {_listed(no_mask)}); instance segmentation needs a mask for every instance"
         )
     missing = [img["file_name"] for img in data["images"] if not (split.image_dir / img["file_name"]).is_file()]
     if missing:
-        raise FileNotFoundError(
+        raise InputNotFoundError(
             f"{role} json {split.json_file}: {len(missing)} of {len(data['images'])} listed images are not on disk "
             f"under {split.image_dir}: {_listed(missing)}"
         )
@@ -137,7 +138,7 @@ def prepare_dataset(train: CocoSplit, val: CocoSplit, work_dir: str | os.PathLik
     train_data, val_data = load_checked_split(train, "train"), load_checked_split(val, "val")
     train_cats, val_cats = _categories(train_data), _categories(val_data)
     if train_cats != val_cats:
-        raise ValueError(
+        raise InvalidInputError(
             f"categories differ between train ({train.json_file}) and val ({val.json_file}): "
             f"train has (id, name) {train_cats}, val has {val_cats}; both splits must list the same categories"
         )

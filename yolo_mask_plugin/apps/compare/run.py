@@ -32,6 +32,7 @@ from yolo_mask_plugin.apps.demo import YOLO_TRAIN_ARGS
 from yolo_mask_plugin.apps.latency import interleaved_latency
 from yolo_mask_plugin.apps.predict import load_image_bgr
 from yolo_mask_plugin.apps.steps import Steps
+from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
 from yolo_mask_plugin.core.threads import kept_torch_threads
 from yolo_mask_plugin.data import default_shapes_root, generate_shapes_dataset
 
@@ -264,14 +265,14 @@ def run_compare(
     output_dir.mkdir(parents=True, exist_ok=True)
     for path, flag in ((yolo_weights, "--yolo-weights"), (mask_rcnn_weights, "--mask-rcnn-weights")):
         if path and not Path(path).is_file():
-            raise FileNotFoundError(f"{flag} {path!r} does not exist")
+            raise InputNotFoundError(f"{flag} {path!r} does not exist")
     if speed_images < 1:
-        raise ValueError(f"speed_images must be at least 1, got {speed_images}")
+        raise InvalidInputError(f"speed_images must be at least 1, got {speed_images}")
     steps = Steps("compare", total=6)
 
     steps.begin("data", "check the dataset, register it in Detectron2, convert it to YOLO-seg")
     if (train is None) != (val is None):
-        raise ValueError("give both the train and the val split (COCO json + image folder), or neither")
+        raise InvalidInputError("give both the train and the val split (COCO json + image folder), or neither")
     if train is None:
         train, val = default_dataset()
     dataset = prepare_dataset(train, val, output_dir / "data")
