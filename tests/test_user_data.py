@@ -2,15 +2,12 @@
 image modes. Converted, rasterised for YOLO-mask exactly as annotated, and trained by both frameworks."""
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.data.datasets import register_coco_instances
 from pycocotools.coco import COCO
 from ultralytics.models.yolo.segment import SegmentationTrainer
 
@@ -18,7 +15,7 @@ from tests.conftest import TEST_IMAGE_SIZE
 from tests.user_coco import CATEGORIES, write_user_coco
 from yolo_mask_plugin.adapters import YOLOMask, YOLOMaskTrainer
 from yolo_mask_plugin.adapters.training import train_ultralytics
-from yolo_mask_plugin.apps import train_net
+from yolo_mask_plugin.apps.cli import main as cli_main
 from yolo_mask_plugin.data import coco_to_yolo_seg, write_yolo_data_yaml
 
 AUGMENT_OFF = {"mosaic": 0.0, "fliplr": 0.0, "translate": 0.0, "scale": 0.0, "hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0}
@@ -99,30 +96,25 @@ def test_yolo_mask_trains_on_users_data(user_yolo_mask_run):
     assert YOLOMask(str(user_yolo_mask_run)).model.names == {0: "ring", 1: "blob", 2: "bar"}
 
 
-def test_detectron2_trains_on_rle_masks_with_bitmask_chosen(user_coco, user_yolo_mask_run, tmp_path):
-    for split, (json_file, image_dir) in user_coco.items():
-        name = f"user_{split}"
-        if name in DatasetCatalog.list():
-            DatasetCatalog.remove(name)
-            MetadataCatalog.remove(name)
-        register_coco_instances(name, {}, str(json_file), str(image_dir))
-    args = argparse.Namespace(
-        config_file="shapes/yolo_mask_single_pass.yaml", eval_only=False, resume=False, num_gpus=1, num_machines=1,
-        machine_rank=0, dist_url="auto", opts=[
-            "DATASETS.TRAIN", "('user_train',)", "DATASETS.TEST", "('user_val',)", "MODEL.ROI_HEADS.NUM_CLASSES", "3",
-            "MODEL.YOLO.WEIGHTS", str(user_yolo_mask_run), "MODEL.YOLO.CONF_THRESH_TRAIN", "0.0",
-            "MODEL.YOLO.CONF_THRESH_TEST", "0.0", "MODEL.DEVICE", "cpu", "SOLVER.IMS_PER_BATCH", "2",
-            "SOLVER.MAX_ITER", "3", "SOLVER.STEPS", "()", "SOLVER.WARMUP_ITERS", "0", "DATALOADER.NUM_WORKERS", "0",
-            "INPUT.MIN_SIZE_TRAIN", f"({TEST_IMAGE_SIZE},)", "INPUT.MAX_SIZE_TRAIN", str(TEST_IMAGE_SIZE),
-            "INPUT.MIN_SIZE_TEST", str(TEST_IMAGE_SIZE), "INPUT.MAX_SIZE_TEST", str(TEST_IMAGE_SIZE),
-            "OUTPUT_DIR", str(tmp_path),
-        ],
-    )
-    results = train_net.main(args)
-    saved = (tmp_path / "config.yaml").read_text()
-    assert "MASK_FORMAT: bitmask" in saved
+def test_yolo_mask_train_on_users_coco_through_detectron2_picks_bitmask(user_coco, user_yolo_mask_run, tmp_path):
+    """`yolo-mask train --register-coco ...` (in process: `launch` with one process calls it directly)."""
+    (train_json, train_images), (val_json, val_images) = user_coco["train"], user_coco["val"]
+    status = cli_main([
+        "train", "--config-file", "shapes/yolo_mask_single_pass.yaml",
+        "--register-coco", "user_train", str(train_json), str(train_images),
+        "--register-coco", "user_val", str(val_json), str(val_images),
+        "DATASETS.TRAIN", "('user_train',)", "DATASETS.TEST", "('user_val',)", "MODEL.ROI_HEADS.NUM_CLASSES", "3",
+        "MODEL.YOLO.WEIGHTS", str(user_yolo_mask_run), "MODEL.YOLO.CONF_THRESH_TRAIN", "0.0",
+        "MODEL.YOLO.CONF_THRESH_TEST", "0.0", "MODEL.DEVICE", "cpu", "SOLVER.IMS_PER_BATCH", "2",
+        "SOLVER.MAX_ITER", "3", "SOLVER.STEPS", "()", "SOLVER.WARMUP_ITERS", "0", "DATALOADER.NUM_WORKERS", "0",
+        "INPUT.MIN_SIZE_TRAIN", f"({TEST_IMAGE_SIZE},)", "INPUT.MAX_SIZE_TRAIN", str(TEST_IMAGE_SIZE),
+        "INPUT.MIN_SIZE_TEST", str(TEST_IMAGE_SIZE), "INPUT.MAX_SIZE_TEST", str(TEST_IMAGE_SIZE),
+        "OUTPUT_DIR", str(tmp_path),
+    ])
+    assert not status
+    assert "MASK_FORMAT: bitmask" in (tmp_path / "config.yaml").read_text()  # the RLE masks chose it
     logged = [json.loads(line) for line in (tmp_path / "metrics.json").read_text().splitlines()]
     steps = [row for row in logged if "total_loss" in row]  # written every 20 iterations and at the last
     assert steps[-1]["iteration"] == 2 and np.isfinite(steps[-1]["total_loss"])
-    assert set(results) == {"bbox", "segm"}  # COCOEvaluator on the users' val json, crowds as ignore regions
-    assert {f"AP-{c['name']}" for c in CATEGORIES} <= set(results["segm"])
+    # COCOEvaluator on the users' val json (crowds as ignore regions), per class by the json's names
+    assert {f"segm/AP-{c['name']}" for c in CATEGORIES} <= set(logged[-1])

@@ -68,7 +68,10 @@ def _predict(args: argparse.Namespace) -> int:
     """Exit status 1 when some images could not be read (skipped, and listed at the end), else 0."""
     from yolo_mask_plugin.apps.predict import predict_images
     from yolo_mask_plugin.d2.checkpoint import as_detectron2_weights
+    from yolo_mask_plugin.d2.datasets import register_coco_dataset
 
+    for name, json_file, image_dir in args.register_coco:  # for DATASETS.TEST's class names and ids
+        register_coco_dataset(name, json_file, image_dir)
     weights = as_detectron2_weights(args.weights, args.output, key="--weights")
     opts = ["MODEL.WEIGHTS", weights, "MODEL.YOLO.CONF_THRESH_TEST", str(args.confidence_threshold), *args.opts]
     if args.cpu:
@@ -121,6 +124,14 @@ def _compare(args: argparse.Namespace) -> None:
     )
 
 
+def _add_register_coco(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--register-coco", nargs=3, action="append", metavar=("NAME", "JSON", "IMAGE_DIR"), default=[],
+        help="register a COCO instances json and its image folder as a Detectron2 dataset NAME (repeatable), "
+             "for DATASETS.TRAIN / DATASETS.TEST or dataloader.*.dataset.names",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `yolo-mask` argument parser, one sub-command per job."""
     parser = argparse.ArgumentParser(prog="yolo-mask", description=__doc__.splitlines()[0])
@@ -139,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in (("train", "train with Detectron2's DefaultTrainer"), ("eval", "evaluate with COCOEvaluator")):
         sub = commands.add_parser(name, parents=[train_net], add_help=False, help=help_text, epilog=train_net.epilog)
         sub.set_defaults(config_file=DEFAULT_CONFIG)
+        _add_register_coco(sub)
 
     predict = commands.add_parser("predict", help="images -> overlay PNGs (Visualizer) + COCO-format JSON")
     predict.add_argument("--config-file", default=DEFAULT_CONFIG, metavar="FILE")
@@ -148,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", required=True, help="folder for the overlays and predictions.json")
     predict.add_argument("--confidence-threshold", type=float, default=0.6, help="YOLO confidence (paper: 0.6)")
     predict.add_argument("--cpu", action="store_true", help="run on CPU even if a GPU is available")
+    _add_register_coco(predict)
     predict.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config KEY VALUE pairs")
 
     convert = commands.add_parser(

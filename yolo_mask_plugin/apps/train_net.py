@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from yolo_mask_plugin.core.errors import ConfigKeyError, InvalidInputError
 from yolo_mask_plugin.d2.checkpoint import as_detectron2_weights, check_mask_head_config
 from yolo_mask_plugin.d2.config import build_cfg, get_config_file
-from yolo_mask_plugin.d2.datasets import mask_format_of
+from yolo_mask_plugin.d2.datasets import mask_format_of, register_coco_dataset
 
 logger = logging.getLogger("detectron2")
 
@@ -179,7 +179,13 @@ def lazy_main(args: argparse.Namespace) -> dict:
 
 
 def main(args: argparse.Namespace) -> dict:
-    """Train (or, with `--eval-only`, evaluate) and return the evaluation results, as train_net's main."""
+    """Train (or, with `--eval-only`, evaluate) and return the evaluation results, as train_net's main.
+
+    Datasets given as `args.register_coco` ([name, json, image folder] triples) are registered first, in the
+    process that trains (each process `launch` starts registers them again).
+    """
+    for name, json_file, image_dir in getattr(args, "register_coco", None) or []:
+        register_coco_dataset(name, json_file, image_dir)
     if is_lazy_config(args.config_file):
         return dict(lazy_main(args))
     cfg = setup(args)

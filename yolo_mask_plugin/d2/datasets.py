@@ -16,7 +16,7 @@ from detectron2.data.datasets import register_coco_instances
 from yolo_mask_plugin.core.errors import InputNotFoundError
 from yolo_mask_plugin.data.shapes import SHAPES_CLASSES, default_shapes_root
 
-__all__ = ["SHAPES_TRAIN", "SHAPES_VAL", "register_shapes_dataset"]
+__all__ = ["SHAPES_TRAIN", "SHAPES_VAL", "mask_format_of", "register_coco_dataset", "register_shapes_dataset"]
 
 SHAPES_TRAIN = "shapes_train"
 SHAPES_VAL = "shapes_val"
@@ -60,3 +60,15 @@ def mask_format_of(dataset_names: list[str] | tuple[str, ...]) -> str:
             if any(isinstance(a.get("segmentation"), dict) for a in record.get("annotations", [])):
                 return "bitmask"
     return "polygon"
+
+
+def register_coco_dataset(name: str, json_file: str | os.PathLike, image_dir: str | os.PathLike) -> None:
+    """Detectron2's `register_coco_instances`, replacing an earlier registration of `name` (no "already
+    registered"). Missing files are an input error here, not a failure inside a data loader later."""
+    for path, what in ((json_file, "COCO json"), (image_dir, "image folder")):
+        if not Path(path).exists():
+            raise InputNotFoundError(f"{what} {str(path)!r} of dataset {name!r} does not exist")
+    if name in DatasetCatalog.list():
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    register_coco_instances(name, {}, str(json_file), str(image_dir))

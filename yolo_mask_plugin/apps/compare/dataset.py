@@ -11,12 +11,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.data.datasets import register_coco_instances
 from PIL import Image, UnidentifiedImageError
 from ultralytics.data.utils import exif_size
 
 from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
+from yolo_mask_plugin.d2.datasets import register_coco_dataset
 from yolo_mask_plugin.data import coco_to_yolo_seg, write_yolo_data_yaml
 
 COMPARE_TRAIN = "yolo_mask_compare_train"
@@ -118,14 +117,6 @@ def _categories(data: dict) -> list[tuple[int, str]]:
     return sorted((c["id"], c["name"]) for c in data["categories"])
 
 
-def _register(name: str, split: CocoSplit) -> None:
-    """Detectron2's COCO registration, replacing an earlier one of the same name (no "already registered")."""
-    if name in DatasetCatalog.list():
-        DatasetCatalog.remove(name)
-        MetadataCatalog.remove(name)
-    register_coco_instances(name, {}, str(split.json_file), str(split.image_dir))
-
-
 def prepare_dataset(train: CocoSplit, val: CocoSplit, work_dir: str | os.PathLike) -> CompareDataset:
     """Check both splits, register them in Detectron2 and write the YOLO-seg copy under `work_dir/yolo`.
 
@@ -148,8 +139,8 @@ def prepare_dataset(train: CocoSplit, val: CocoSplit, work_dir: str | os.PathLik
     rle = any(isinstance(a["segmentation"], dict) for a in train_data["annotations"])
     classes = tuple(name for _, name in train_cats)
     yolo_yaml = write_yolo_data_yaml(yolo_root, classes)
-    _register(COMPARE_TRAIN, train)
-    _register(COMPARE_VAL, val)
+    register_coco_dataset(COMPARE_TRAIN, train.json_file, train.image_dir)
+    register_coco_dataset(COMPARE_VAL, val.json_file, val.image_dir)
     return CompareDataset(
         train=train, val=val, classes=classes, category_ids=tuple(i for i, _ in train_cats),
         yolo_data_yaml=yolo_yaml, num_train_images=len(train_data["images"]),
