@@ -13,10 +13,13 @@ from ultralytics.utils.metrics import bbox_iou
 from ultralytics.utils.ops import xywh2xyxy
 
 from yolo_mask_plugin.adapters.args import DEFAULT_MASK_GAIN, MASK_GAIN_ARG
-from yolo_mask_plugin.core.mask_loss import crop_mask_targets, mask_bce_loss
+from yolo_mask_plugin.adapters.data import MASK_CROPS
+from yolo_mask_plugin.core.mask_loss import crop_mask_targets, crop_mask_targets_from_crops, mask_bce_loss
 
 MATCH_IOU = 0.5
-ROIS_PER_IMAGE = 32  # ground-truth boxes first, then sampled matched predictions
+# RoIs per image the mask head trains on: ground-truth boxes first (a random subset of them in a crowded image),
+# then matched predictions, sampled (Detectron2 likewise caps its positives per image)
+ROIS_PER_IMAGE = 32
 
 
 class YOLOMaskLoss(v8DetectionLoss):
@@ -49,13 +52,7 @@ class YOLOMaskLoss(v8DetectionLoss):
         target_gt_idx: torch.Tensor,
         boxes_pred: torch.Tensor,
     ) -> torch.Tensor:
-        masks = batch["masks"].to(self.device)
         batch_idx = batch["batch_idx"].view(-1).to(self.device)
-        if masks.shape[0] != len(batch_idx) or getattr(self.hyp, "overlap_mask", False):
-            raise ValueError(
-                "YOLO-mask trains on one mask per instance: set overlap_mask=False (YOLOMaskTrainer does); "
-                f"got masks of shape {tuple(masks.shape)} for {len(batch_idx)} instances"
-            )
         input_hw = torch.tensor(feats[-1].shape[2:], device=self.device) * self.stride[-1]
         boxes_gt = xywh2xyxy(batch["bboxes"].to(self.device)) * input_hw[[1, 0, 1, 0]]
         gt_classes = batch["cls"].view(-1).to(self.device)
@@ -66,13 +63,38 @@ class YOLOMaskLoss(v8DetectionLoss):
             candidates = boxes_pred[i][fg_mask[i]]
             keep = bbox_iou(candidates, boxes_gt[matched], xywh=False).view(-1) >= MATCH_IOU
             candidates, matched = candidates[keep], matched[keep]
-            extra = torch.randperm(len(candidates), device=self.device)[: max(ROIS_PER_IMAGE - len(gt_i), 0)]
+            gt_i = gt_i[torch.randperm(len(gt_i), device=self.device)[:ROIS_PER_IMAGE]]
+            extra = torch.randperm(len(candidates), device=self.device)[: ROIS_PER_IMAGE - len(gt_i)]
             rois.append(torch.cat([boxes_gt[gt_i], candidates[extra]]))
             gt_index.append(torch.cat([gt_i, matched[extra]]))
         gt_index = torch.cat(gt_index)
         if len(gt_index) == 0:  # no instance in the batch: a zero that keeps the head in the graph
             return sum(p.sum() for p in self.mask_head.parameters()) * 0.0
         logits = self.mask_head(feats, rois)
-        scale = masks.shape[-1] / input_hw[1]  # masks may be stored at 1/mask_ratio of the input
-        targets = crop_mask_targets(masks, gt_index, torch.cat(rois) * scale, logits.shape[-1])
+        targets = self.mask_targets(batch, gt_index, torch.cat(rois), logits.shape[-1], input_hw, len(batch_idx))
         return mask_bce_loss(logits, targets, gt_classes[gt_index])
+
+    def mask_targets(
+        self, batch: dict, gt_index: torch.Tensor, rois: torch.Tensor, resolution: int, input_hw: torch.Tensor,
+        num_instances: int,
+    ) -> torch.Tensor:
+        """(N, R, R) targets of the RoIs (input pixels) from the batch's per-instance masks: the crops of a training
+        batch (`MASK_CROPS`), or full masks (validation batches; at 1/mask_ratio of the input)."""
+        if MASK_CROPS in batch:
+            crops = [crop.to(self.device) for image_crops, _, _ in batch[MASK_CROPS] for crop in image_crops]
+            origins = torch.cat([origins for _, origins, _ in batch[MASK_CROPS]]).to(self.device)
+            frame_width = batch[MASK_CROPS][0][2][1]  # multi-scale training resizes the images, not the crops
+            found = len(crops)
+        else:
+            masks = batch["masks"].to(self.device)
+            frame_width = masks.shape[-1]
+            found = masks.shape[0] if not getattr(self.hyp, "overlap_mask", False) else -1
+        if found != num_instances:
+            raise ValueError(
+                "YOLO-mask trains on one mask per instance: set overlap_mask=False (YOLOMaskTrainer does); "
+                f"got {found} masks for {num_instances} instances"
+            )
+        rois = rois * (frame_width / input_hw[1])
+        if MASK_CROPS in batch:
+            return crop_mask_targets_from_crops(crops, origins, gt_index, rois, resolution)
+        return crop_mask_targets(masks, gt_index, rois, resolution)

@@ -46,24 +46,31 @@ def mask_to_yolo_polygon(mask: np.ndarray) -> np.ndarray:
     return polygon
 
 
-def yolo_polygon_to_mask(polygon: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
-    """(K, 2) polygon in pixel coordinates -> (H, W) uint8 mask, even-odd, bridges dropped (module docstring).
+def yolo_polygon_to_mask_crop(polygon: np.ndarray, image_hw: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """(K, 2) polygon in pixel coordinates -> its mask inside the polygon's box grown by one pixel (clipped to the
+    image), and that crop's top-left (x0, y0): the mask is zero everywhere outside the crop.
 
-    Only the polygon's box is filled, on a grid `SUPERSAMPLE` times finer, then each pixel keeps whether at least
-    half of it is covered.
+    Filled on a grid `SUPERSAMPLE` times finer with the even-odd rule, bridges dropped (module docstring): each pixel
+    keeps whether at least half of it is covered.
     """
     height, width = image_hw
-    mask = np.zeros((height, width), np.uint8)
     if len(polygon) < 3:
-        return mask
+        return np.zeros((0, 0), np.uint8), (0, 0)
     x0, y0 = (max(int(np.floor(v)) - 1, 0) for v in polygon.min(0))
     x1, y1 = min(int(np.ceil(polygon[:, 0].max())) + 1, width), min(int(np.ceil(polygon[:, 1].max())) + 1, height)
     if x1 <= x0 or y1 <= y0:
-        return mask
+        return np.zeros((0, 0), np.uint8), (0, 0)
     canvas = np.zeros(((y1 - y0) * SUPERSAMPLE, (x1 - x0) * SUPERSAMPLE), np.uint8)
     # a fine pixel's integer index is its centre: continuous x maps to x * SUPERSAMPLE - 0.5
     fine = ((polygon - (x0, y0)) * SUPERSAMPLE - 0.5) * (1 << _FIXED_POINT_BITS)
     cv2.fillPoly(canvas, [np.round(fine).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=_FIXED_POINT_BITS)
     coverage = canvas.reshape(y1 - y0, SUPERSAMPLE, x1 - x0, SUPERSAMPLE).mean(axis=(1, 3))
-    mask[y0:y1, x0:x1] = coverage >= 0.5
+    return (coverage >= 0.5).astype(np.uint8), (x0, y0)
+
+
+def yolo_polygon_to_mask(polygon: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
+    """(K, 2) polygon in pixel coordinates -> (H, W) uint8 mask (`yolo_polygon_to_mask_crop` pasted at its place)."""
+    mask = np.zeros(image_hw, np.uint8)
+    crop, (x0, y0) = yolo_polygon_to_mask_crop(polygon, image_hw)
+    mask[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]] = crop
     return mask

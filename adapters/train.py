@@ -62,8 +62,9 @@ class YOLOMaskTrainer(AllThreadsSegmentationTrainer):
         return model
 
     def build_dataset(self, img_path: str, mode: str = "train", batch: int | None = None):
-        """Ultralytics' YOLO-seg dataset, with masks rasterised as annotated (holes, separate parts)."""
-        return with_instance_masks(super().build_dataset(img_path, mode, batch))
+        """Ultralytics' YOLO-seg dataset, with masks rasterised as annotated (holes, separate parts): crops for
+        training, full masks for validation (Ultralytics' mask metrics)."""
+        return with_instance_masks(super().build_dataset(img_path, mode, batch), crops=mode == "train")
 
     def get_validator(self) -> YOLOMaskValidator:
         return YOLOMaskValidator(

@@ -7,7 +7,7 @@ from detectron2.modeling.poolers import ROIPooler
 from detectron2.structures import BitMasks, Boxes
 
 from yolo_mask_plugin.core.mask_branch import MASK_HEAD_DEFAULTS, RoIMaskBranch
-from yolo_mask_plugin.core.mask_loss import crop_mask_targets, mask_bce_loss
+from yolo_mask_plugin.core.mask_loss import crop_mask_targets, crop_mask_targets_from_crops, mask_bce_loss
 from yolo_mask_plugin.core.roi_align import MultiLevelRoIAlign
 
 
@@ -36,6 +36,29 @@ def test_mask_targets_equal_detectron2_crop_and_resize():
     ours = crop_mask_targets(masks.to(torch.uint8), index, boxes, 28)
     d2 = torch.stack([BitMasks(masks[i : i + 1]).crop_and_resize(b[None], 28)[0] for i, b in zip(index, boxes)])
     assert torch.equal(ours.bool(), d2)
+
+
+def test_targets_from_mask_crops_equal_targets_from_full_masks():
+    """Masks that are blobs (some touching the image border), cropped to their extent plus a zero margin clipped to
+    the image, as `InstanceMaskCropFormat` crops them; RoIs of every size, some beyond the image border."""
+    g = torch.Generator().manual_seed(2)
+    height, width = 64, 80
+    masks = torch.zeros(6, height, width, dtype=torch.uint8)
+    for m, (y, x, h, w) in enumerate([(0, 0, 20, 30), (10, 50, 54, 30), (30, 10, 10, 12), (5, 5, 3, 3),
+                                      (40, 0, 24, 80), (20, 30, 25, 20)]):
+        masks[m, y : y + h, x : x + w] = (torch.rand(h, w, generator=g) > 0.3).to(torch.uint8)
+    crops, origins = [], []
+    for mask in masks:
+        ys, xs = torch.nonzero(mask, as_tuple=True)
+        x0, y0 = max(int(xs.min()) - 1, 0), max(int(ys.min()) - 1, 0)
+        x1, y1 = min(int(xs.max()) + 2, width), min(int(ys.max()) + 2, height)
+        crops.append(mask[y0:y1, x0:x1])
+        origins.append((x0, y0))
+    boxes = torch.cat([_random_boxes(40, 64, g), torch.tensor([[-10.0, -6.0, 30.0, 25.0], [60.0, 50.0, 95.0, 70.0]])])
+    index = torch.randint(0, 6, (len(boxes),), generator=g)
+    full = crop_mask_targets(masks, index, boxes, 28)
+    assert full.sum() > 0
+    assert torch.equal(crop_mask_targets_from_crops(crops, torch.tensor(origins), index, boxes, 28), full)
 
 
 def test_class_specific_masks_use_each_box_class_map():

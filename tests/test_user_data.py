@@ -14,6 +14,7 @@ from ultralytics.models.yolo.segment import SegmentationTrainer
 from tests.conftest import TEST_IMAGE_SIZE
 from tests.user_coco import CATEGORIES, write_user_coco
 from yolo_mask_plugin.adapters import YOLOMask, YOLOMaskTrainer
+from yolo_mask_plugin.adapters.data import MASK_CROPS
 from yolo_mask_plugin.adapters.training import train_ultralytics
 from yolo_mask_plugin.apps.cli import main as cli_main
 from yolo_mask_plugin.data import coco_to_yolo_seg, write_yolo_data_yaml
@@ -56,11 +57,23 @@ def _batch_mask_ious(trainer_class, json_file: Path, data_yaml: Path, tmp_path: 
     ious = {}
     for item in (dataset[i] for i in range(len(dataset))):
         anns = [a for a in coco.loadAnns(coco.getAnnIds(imgIds=[by_name[Path(item["im_file"]).name]])) if not a["iscrowd"]]
-        assert len(item["masks"]) == len(anns)
-        for ann, mask in zip(anns, item["masks"].numpy() > 0):
+        masks = _full_masks(item)
+        assert len(masks) == len(anns)
+        for ann, mask in zip(anns, masks > 0):
             truth = coco.annToMask(ann) > 0
             ious[ann["id"]] = float((mask & truth).sum() / (mask | truth).sum())
     return ious
+
+
+def _full_masks(item: dict) -> np.ndarray:
+    """The (N, H, W) masks a training sample holds: YOLO-mask's crops pasted back in place, or stock full masks."""
+    if MASK_CROPS not in item:
+        return item["masks"].numpy()
+    crops, origins, (h, w) = item[MASK_CROPS]
+    masks = np.zeros((len(crops), h, w), np.uint8)
+    for mask, crop, (x0, y0) in zip(masks, crops, origins.tolist()):
+        mask[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]] = crop.numpy()
+    return masks
 
 
 def test_yolo_mask_training_batch_holds_each_coco_mask(tmp_path):

@@ -6,16 +6,21 @@ The demo, the comparison and the benchmarks reuse a finished run only when its s
 """
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+import os
+import platform
 import resource
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import metadata
 from pathlib import Path
 
+VERSIONED = ("torch", "torchvision", "ultralytics", "detectron2")  # frameworks whose version is part of a run
 FINISHED = "finished.json"
 STARTED = "started.json"
 
@@ -32,12 +37,58 @@ def code_version() -> str:
         for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts):
             digest.update(str(path.relative_to(root)).encode())
             digest.update(path.read_bytes())
-    for name in ("torch", "torchvision", "ultralytics", "detectron2", "sal-detectron2"):
-        try:
-            digest.update(f"{name}=={metadata.version(name)}".encode())
-        except metadata.PackageNotFoundError:
-            pass
+    for name in VERSIONED:
+        digest.update(f"{name}=={_version(name)}".encode())
     return digest.hexdigest()[:16]
+
+
+def provenance(seeds: list[int] | None = None) -> dict:
+    """What a result file records about how it was made: commit (with "+changes" when the working tree differs),
+    the exact command, seeds, torch threads, machine, versions and date."""
+    import torch
+
+    root = Path(__file__).resolve().parents[2]
+    git = ["git", "-C", str(root)]
+    try:
+        commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+        commit += "+changes" if dirty.stdout.strip() else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown (not a git checkout)"
+    return {
+        "commit": commit,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "seeds": list(seeds or []),
+        "torch_threads": torch.get_num_threads(),
+        "machine": machine(),
+        "versions": {name: _version(name) for name in VERSIONED},
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def machine() -> dict:
+    """The processor (or GPU), its cores and the platform."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "description": f"{gpu or cpu}, {os.cpu_count()} CPU cores", "cpu": cpu, "cpu_cores": os.cpu_count(), "gpu": gpu,
+        "device": "cuda" if gpu else "cpu", "platform": platform.platform(), "python": platform.python_version(),
+    }
+
+
+def _version(module: str) -> str | None:
+    """A package's version by its import name (never by distribution name: detectron2 is often built from source)."""
+    try:
+        return __import__(module).__version__
+    except ImportError:
+        return None
 
 
 @contextmanager

@@ -2,7 +2,8 @@
 
 Targets are made exactly as Detectron2's `mask_rcnn_loss` makes them (`BitMasks.crop_and_resize`: RoIAlign
 of the full-resolution instance mask, aligned=True, thresholded at 0.5), so both shells train the same head
-on the same targets.
+on the same targets. `crop_mask_targets_from_crops` gives the same targets from each instance's mask cropped to
+where it is non-zero, so a batch never holds (or converts to float) a full-resolution mask per instance.
 """
 from __future__ import annotations
 
@@ -21,6 +22,26 @@ def crop_mask_targets(
     rois = torch.cat([gt_index.to(boxes.dtype)[:, None], boxes], dim=1)
     cropped = roi_align(gt_masks[:, None].to(boxes.dtype), rois, resolution, 1.0, 0, aligned=True)
     return (cropped[:, 0] >= 0.5).to(boxes.dtype)
+
+
+def crop_mask_targets_from_crops(
+    crops: list[torch.Tensor], origins: torch.Tensor, gt_index: torch.Tensor, boxes: torch.Tensor, resolution: int
+) -> torch.Tensor:
+    """`crop_mask_targets` of the full masks, from crops of them: mask m is zero outside `crops[m]`, an (h, w) array
+    whose top-left pixel is `origins[m]` (x, y), except where the crop reaches the image border. Each crop needs a
+    zero column / row on every side that is not the image border (RoIAlign repeats a map's edge pixels for
+    samples within one pixel outside it, as it repeats the image's edge on the full mask)."""
+    targets = boxes.new_zeros(len(boxes), resolution, resolution)
+    for m in gt_index.unique().tolist():
+        rows = torch.nonzero(gt_index == m).squeeze(1)
+        crop = crops[m]
+        if crop.numel() == 0:
+            continue
+        shifted = boxes[rows] - origins[m].to(boxes.dtype).repeat(2)
+        rois = torch.cat([shifted.new_zeros(len(rows), 1), shifted], dim=1)
+        cropped = roi_align(crop[None, None].to(boxes.dtype), rois, resolution, 1.0, 0, aligned=True)
+        targets[rows] = (cropped[:, 0] >= 0.5).to(boxes.dtype)
+    return targets
 
 
 def mask_bce_loss(logits: torch.Tensor, targets: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
