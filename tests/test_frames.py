@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from torchvision.ops import box_iou
 from ultralytics.data.augment import LetterBox
 
 from yolo_mask_plugin.core.frames import Letterbox
@@ -58,9 +59,20 @@ def test_one_pixel_image_letterboxes():
     assert out.shape == (3, 64, 64) and torch.all(out == 1)
 
 
-def test_proposal_generator_boxes_equal_ultralytics_own_pipeline(shapes_root, yolo_checkpoint, tmp_path):
-    """Two-branch mode: Detectron2-normalised BGR in, boxes out, equal to LetterBox -> YOLO -> NMS -> scale_boxes."""
+def _nms(predictions: torch.Tensor, cfg) -> torch.Tensor:
     from ultralytics.utils.nms import non_max_suppression
+
+    return non_max_suppression(predictions, conf_thres=cfg.MODEL.YOLO.CONF_THRESH_TEST,
+                               iou_thres=cfg.MODEL.YOLO.NMS_THRESH, max_det=cfg.TEST.DETECTIONS_PER_IMAGE)[0]
+
+
+@pytest.mark.parametrize("yolo_size", [128, 160, 96])
+def test_proposal_generator_image_mode_equals_ultralytics_own_pipeline(yolo_size, shapes_root, yolo_checkpoint, tmp_path):
+    """"image" mode (two-branch): Detectron2-normalised BGR in, boxes out, against Ultralytics' LetterBox -> YOLO ->
+    NMS -> scale_boxes, with the letterbox scale 1 (equal to 1e-3), up (1.25) and down (0.75). Scaled, the two
+    resize differently (torch bilinear on floats vs OpenCV on uint8): every box still has a twin of its class at IoU
+    > 0.99 with a score within 1e-3. Confidence 0: the weakly trained test YOLO is sure of nothing, and every box NMS
+    keeps is compared."""
     from ultralytics.utils.ops import scale_boxes
 
     from tests.conftest import small_cfg
@@ -69,22 +81,55 @@ def test_proposal_generator_boxes_equal_ultralytics_own_pipeline(shapes_root, yo
 
     cfg = small_cfg(
         "shapes/yolo_mask_two_branch_R_50_FPN.yaml", shapes_root, tmp_path, "MODEL.YOLO.WEIGHTS", str(yolo_checkpoint),
-        "INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "128", "MODEL.YOLO.CONF_THRESH_TEST", "0.001",
+        "INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "128", "MODEL.YOLO.CONF_THRESH_TEST", "0.0",
+        "MODEL.YOLO.IMAGE_SIZE", str(yolo_size),
     )
     model = Trainer.build_model(cfg).eval()
     image_rgb = np.asarray(cv2.imread(str(shapes_root / "images" / "val" / "000001.png")))[16:112, :, ::-1].copy()
     assert image_rgb.shape == (96, 128, 3)
     with torch.no_grad():
         image_bgr = torch.from_numpy(image_rgb[:, :, ::-1].copy()).permute(2, 0, 1)
-        images = model.preprocess_image([{"image": image_bgr}])
-        ours = model.proposal_generator(images, {})[0][0]
-
-        yolo = load_yolo(str(yolo_checkpoint))
-        letterboxed = LetterBox(new_shape=(128, 128), auto=False)(image=image_rgb)
+        ours = model.proposal_generator(model.preprocess_image([{"image": image_bgr}]), {})[0][0]
+        letterboxed = LetterBox(new_shape=(yolo_size, yolo_size), auto=False)(image=image_rgb)
         x = torch.from_numpy(letterboxed).permute(2, 0, 1)[None].float() / 255
-        theirs = non_max_suppression(yolo(x), conf_thres=0.001, iou_thres=0.5, max_det=cfg.TEST.DETECTIONS_PER_IMAGE)[0]
-        theirs[:, :4] = scale_boxes((128, 128), theirs[:, :4], (96, 128))
+        theirs = _nms(load_yolo(str(yolo_checkpoint))(x), cfg)
+        theirs[:, :4] = scale_boxes((yolo_size, yolo_size), theirs[:, :4], (96, 128))
+
+    assert len(theirs) > 0
+    if yolo_size == 128:  # no resize: the same pixels
+        assert len(ours) == len(theirs)
+        torch.testing.assert_close(ours.proposal_boxes.tensor, theirs[:, :4], atol=1e-3, rtol=0)
+        torch.testing.assert_close(ours.scores, theirs[:, 4], atol=1e-5, rtol=0)
+        return
+    assert len(ours) == len(theirs)
+    same_class = theirs[:, 5].long()[:, None] == ours.pred_classes[None]
+    ious = box_iou(theirs[:, :4], ours.proposal_boxes.tensor) * same_class
+    twin = ious.argmax(1)
+    assert (ious.max(1).values > 0.99).all(), ious.max(1).values
+    torch.testing.assert_close(ours.scores[twin], theirs[:, 4], atol=1e-3, rtol=0)
+
+
+def test_proposal_generator_features_mode_equals_ultralytics_on_the_same_input(shapes_root, yolo_checkpoint, tmp_path):
+    """"features" mode (single pass): Detectron2 resizes (scale 1.25 here) and pads; the YOLO backbone + the detect
+    head on its maps + NMS give exactly what the whole Ultralytics model gives on that same input tensor."""
+    from tests.conftest import small_cfg
+    from yolo_mask_plugin.adapters import load_yolo
+    from yolo_mask_plugin.apps.train_net import Trainer
+
+    cfg = small_cfg(
+        "shapes/yolo_mask_single_pass.yaml", shapes_root, tmp_path, "MODEL.YOLO.WEIGHTS", str(yolo_checkpoint),
+        "INPUT.MIN_SIZE_TEST", "120", "INPUT.MAX_SIZE_TEST", "160", "MODEL.YOLO.CONF_THRESH_TEST", "0.001",
+    )
+    model = Trainer.build_model(cfg).eval()
+    image_rgb = np.asarray(cv2.imread(str(shapes_root / "images" / "val" / "000001.png")))[16:112, :, ::-1].copy()
+    resized = cv2.resize(image_rgb, (160, 120), interpolation=cv2.INTER_LINEAR)  # what Detectron2 scales to
+    with torch.no_grad():
+        inputs = [{"image": torch.from_numpy(resized.copy()).permute(2, 0, 1)}]  # RGB, as the config's INPUT.FORMAT
+        images = model.preprocess_image(inputs)
+        assert tuple(images.tensor.shape[-2:]) == (128, 160) and images.image_sizes[0] == (120, 160)  # padded
+        ours = model.proposal_generator(images, model.backbone(images.tensor))[0][0]
+        theirs = _nms(load_yolo(str(yolo_checkpoint))(images.tensor / 255), cfg)  # PIXEL_STD 255, mean 0
 
     assert len(theirs) > 0 and len(ours) == len(theirs)
-    torch.testing.assert_close(ours.proposal_boxes.tensor, theirs[:, :4], atol=1e-3, rtol=0)
-    torch.testing.assert_close(ours.scores, theirs[:, 4], atol=1e-5, rtol=0)
+    torch.testing.assert_close(ours.proposal_boxes.tensor, theirs[:, :4].clamp(min=0).clamp(max=torch.tensor([160, 120, 160, 120])), atol=1e-4, rtol=0)
+    torch.testing.assert_close(ours.scores, theirs[:, 4], atol=1e-6, rtol=0)

@@ -1,0 +1,74 @@
+"""What the mask branch costs next to the YOLO it rides on: fvcore FLOPs (deterministic, any machine).
+
+The branch (1x1 laterals, multi-level RoIAlign, FCN head) for N detections on a 640x640 input, at the default
+64-wide head and at Mask R-CNN's 256 width, against yolo11n itself on the same input. FLOPs count
+multiply-adds once, as fvcore does.
+
+    python benchmarks/mask_head_cost.py          # -> benchmarks/results/mask_head_cost.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from fvcore.nn import FlopCountAnalysis
+from ultralytics.nn.tasks import yaml_model_load
+
+from yolo_mask_plugin.adapters import YOLOMaskModel
+from yolo_mask_plugin.apps.runs import provenance
+from yolo_mask_plugin.core.mask_branch import MASK_HEAD_DEFAULTS
+
+SIZE = 640
+
+
+class _Branch(torch.nn.Module):
+    """The mask branch alone on given maps and boxes, as one module fvcore can trace."""
+
+    def __init__(self, model: YOLOMaskModel, boxes: torch.Tensor):
+        super().__init__()
+        self.branch, self.boxes = model.mask_head, boxes
+
+    def forward(self, *features: torch.Tensor) -> torch.Tensor:
+        return self.branch(list(features), [self.boxes])
+
+
+def _quiet_total(analysis: FlopCountAnalysis) -> int:
+    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
+    return int(analysis.total())
+
+
+def branch_flops(width: int, detections: int) -> tuple[int, int]:
+    """(mask branch FLOPs for `detections` boxes, detector FLOPs) of yolo11n at 640 with a `width`-wide head."""
+    spec = {"lateral_channels": width, "conv_dim": width}
+    model = YOLOMaskModel({**yaml_model_load("yolo11n.yaml"), "mask_head": spec}, nc=80, verbose=False).eval()
+    x = torch.zeros(1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        _, raw = model(x)
+        detector = _quiet_total(FlopCountAnalysis(model, x))
+        g = torch.Generator().manual_seed(0)
+        xy = torch.rand(detections, 2, generator=g) * SIZE * 0.8
+        boxes = torch.cat([xy, xy + 16 + torch.rand(detections, 2, generator=g) * SIZE * 0.2], dim=1)
+        branch = _quiet_total(FlopCountAnalysis(_Branch(model, boxes), tuple(model.mask_features(raw))))
+    return branch, detector
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--result", default="benchmarks/results/mask_head_cost.json")
+    args = parser.parse_args()
+    rows = []
+    for width in (MASK_HEAD_DEFAULTS["conv_dim"], 256):
+        for detections in (1, 10, 30, 100):
+            branch, detector = branch_flops(width, detections)
+            rows.append({"head_width": width, "detections": detections, "branch_gflops": branch / 1e9,
+                         "detector_gflops": detector / 1e9, "branch_over_detector": branch / detector})
+            print(rows[-1], flush=True)
+    result = {"provenance": provenance(), "input": f"{SIZE}x{SIZE}", "yolo": "yolo11n", "rows": rows}
+    Path(args.result).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.result).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
