@@ -10,7 +10,9 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
+import pycocotools.mask as mask_utils
 import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
@@ -147,6 +149,73 @@ def test_no_predictions_score_zero(val_setup):
     ours, d2, ultralytics = _score(gt, records, empty, dataset.category_ids)
     assert ours["segm"]["AP"] == 0.0 and ultralytics["segm"]["mAP50_95"] == 0.0
     assert d2["segm"]["AP"] is None  # Detectron2 reports NaN when there is nothing to score
+
+
+def _boundary_band(mask: np.ndarray, ratio: float) -> np.ndarray:
+    """The mask's inner boundary band, as the Boundary IoU paper's reference code computes it (`mask_to_boundary`):
+    the mask minus its erosion by `ratio` of the image diagonal (at least 1 px), outside the image counted empty."""
+    h, w = mask.shape
+    dilation = max(int(round(ratio * np.sqrt(h * h + w * w))), 1)
+    padded = cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    eroded = cv2.erode(padded, np.ones((3, 3), np.uint8), iterations=dilation)[1 : h + 1, 1 : w + 1]
+    return mask - eroded
+
+
+def test_boundary_iou_equals_a_direct_computation(user_coco):
+    """faster-coco-eval's Boundary IoU type against the paper's definition, min(mask IoU, boundary-band IoU), on
+    every ground truth x prediction pair of a few images; predictions are ground truth grown, shrunk or shifted."""
+    from faster_coco_eval import COCO as FastCOCO
+    from faster_coco_eval import COCOeval_faster
+
+    json_file = str(user_coco["val"][0])
+    gt = evaluate.load_ground_truth(json_file)
+    kernel = np.ones((3, 3), np.uint8)
+    edits = (lambda m: cv2.dilate(m, kernel), lambda m: cv2.erode(m, kernel), lambda m: np.roll(m, 3, axis=1))
+    results, masks = [], {}
+    for a in gt.loadAnns(gt.getAnnIds(iscrowd=False)):
+        predicted = edits[a["id"] % 3](gt.annToMask(a))
+        rle = mask_utils.encode(np.asfortranarray(predicted))
+        masks[len(results) + 1] = predicted  # loadRes numbers the results 1, 2, ... in order
+        results.append({"image_id": a["image_id"], "category_id": a["category_id"], "score": 0.9,
+                        "segmentation": {"size": rle["size"], "counts": rle["counts"].decode()}})
+    fast_gt = FastCOCO(json_file)
+    evaluation = COCOeval_faster(fast_gt, fast_gt.loadRes(results), "boundary", print_function=lambda *a: None,
+                                 boundary_dilation_ratio=evaluate.BOUNDARY_DILATION_RATIO)
+    evaluation.evaluate()
+    checked = 0
+    for (image_id, cat_id), ious in evaluation.ious.items():
+        if len(ious) == 0:
+            continue
+        dts = [d for d in evaluation.cocoDt.loadAnns(evaluation.cocoDt.getAnnIds(imgIds=[image_id], catIds=[cat_id]))]
+        dts = sorted(dts, key=lambda d: -d["score"])[: evaluation.params.maxDets[-1]]
+        gts = evaluation.cocoGt.loadAnns(evaluation.cocoGt.getAnnIds(imgIds=[image_id], catIds=[cat_id]))
+        for i, d in enumerate(dts):
+            for j, g in enumerate(gts):
+                if g["iscrowd"]:
+                    continue
+                p, t = masks[d["id"]], gt.annToMask(g)
+                bp, bt = (_boundary_band(m, evaluate.BOUNDARY_DILATION_RATIO) for m in (p, t))
+                direct = min((p & t).sum() / (p | t).sum(), (bp & bt).sum() / max((bp | bt).sum(), 1))
+                assert ious[i][j] == pytest.approx(direct, abs=1e-6), (image_id, cat_id, i, j)
+                checked += 1
+    assert checked >= 10
+
+
+def test_boundary_ap_punishes_what_mask_ap_barely_sees(user_coco):
+    """Ground truth grown by one pixel: mask AP stays high, Boundary AP drops; exact ground truth: both 100."""
+    json_file = str(user_coco["val"][0])
+    gt = evaluate.load_ground_truth(json_file)
+    exact, grown = [], []
+    for a in gt.loadAnns(gt.getAnnIds(iscrowd=False)):
+        for out, mask in ((exact, gt.annToMask(a)), (grown, cv2.dilate(gt.annToMask(a), np.ones((3, 3), np.uint8)))):
+            rle = mask_utils.encode(np.asfortranarray(mask))
+            out.append({"image_id": a["image_id"], "category_id": a["category_id"], "score": 0.9,
+                        "segmentation": {"size": rle["size"], "counts": rle["counts"].decode()}})
+    perfect = evaluate.boundary_metrics(json_file, exact)
+    assert perfect["AP"] == pytest.approx(100.0) and set(perfect["per_class"]) == {"ring", "blob", "bar"}
+    loose_mask, loose_boundary = evaluate.coco_metrics(gt, grown)["segm"]["AP"], evaluate.boundary_metrics(json_file, grown)["AP"]
+    assert loose_mask > 50 and loose_boundary < loose_mask - 20, (loose_mask, loose_boundary)
+    assert evaluate.boundary_metrics(json_file, [])["AP"] == 0.0
 
 
 # --- bad input, refused before anything trains ----------------------------------------------------------------
