@@ -5,9 +5,11 @@ detect head on its own, so a single-pass model runs the image through YOLO once.
 """
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import NamedTuple
 
 import torch
@@ -15,8 +17,12 @@ from torch import nn
 from ultralytics.nn.modules.head import Detect
 from ultralytics.nn.tasks import DetectionModel, load_checkpoint
 from ultralytics.utils import DEFAULT_CFG_DICT
+from ultralytics.utils.loss import v8DetectionLoss
 
 from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
+
+# Ultralytics' default gains of its detection loss (`default.yaml`: box 7.5, cls 0.5, dfl 1.5).
+DETECTION_LOSS_GAINS = {k: float(DEFAULT_CFG_DICT[k]) for k in ("box", "cls", "dfl")}
 
 
 def load_yolo(weights: str, num_classes: int | None = None, class_names: list[str] | None = None) -> DetectionModel:
@@ -79,6 +85,8 @@ class YOLOParts:
     # Maps a Detectron2 backbone can expose, named p<log2(stride)>: the head's inputs (p3-p5 for YOLO11) and,
     # when the body has one, its last map at half the finest head stride (p2), for sharper masks.
     maps: dict[str, FeatureMap]
+    # The model definition (Ultralytics' `model.yaml`): what rebuilds this YOLO, e.g. as a `YOLOMaskModel`.
+    definition: dict = field(default_factory=dict)
     # The checkpoint's trained RoIAlign mask branch (`RoIMaskBranch`) when it is a YOLO-mask checkpoint.
     mask_branch: nn.Module | None = None
 
@@ -110,8 +118,23 @@ def split_yolo(model: DetectionModel) -> YOLOParts:
         maps[f"p{int(math.log2(stride))}"] = FeatureMap(i, stride, shapes[i][1])
     return YOLOParts(
         layers=layers, save=set(model.save), head_inputs=head_inputs, head=head, names=dict(model.names), maps=maps,
-        mask_branch=getattr(model, "mask_head", None),
+        definition=copy.deepcopy(model.yaml), mask_branch=getattr(model, "mask_head", None),
     )
+
+
+def detection_loss(head: Detect, gains: dict[str, float]) -> v8DetectionLoss:
+    """Ultralytics' own `v8DetectionLoss` (task-aligned assigner, CIoU + DFL + BCE) for a detect head on its own.
+
+    The loss reads three things of a `DetectionModel`: its detect head (`model[-1]`: strides, classes, reg_max),
+    its device, and the gains in `args`; these are given here, so a shell that owns only the head (Detectron2's
+    proposal generator) trains it with the same loss as Ultralytics' trainer. `gains`: "box", "cls", "dfl".
+    """
+    unknown = sorted(set(gains) - set(DETECTION_LOSS_GAINS))
+    missing = sorted(set(DETECTION_LOSS_GAINS) - set(gains))
+    if unknown or missing:
+        raise ValueError(f"detection loss gains need exactly {sorted(DETECTION_LOSS_GAINS)}; got {sorted(gains)}")
+    model = SimpleNamespace(model=[head], args=SimpleNamespace(**gains), parameters=head.parameters)
+    return v8DetectionLoss(model)
 
 
 def run_layers(layers: nn.ModuleList, save: set[int], outputs: list[int], x: torch.Tensor) -> list[torch.Tensor]:

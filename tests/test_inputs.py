@@ -99,9 +99,11 @@ def test_unreadable_images_are_skipped_and_named(shapes_root, yolo_checkpoint, s
         predict_images(cfg, [str(tmp_path / "missing.png")], tmp_path / "out")
 
 
-@pytest.mark.parametrize("config", ["shapes/yolo_mask_single_pass.yaml", "shapes/yolo_proposals_R_50_FPN.yaml"])
+@pytest.mark.parametrize("config", ["shapes/yolo_mask_single_pass.yaml", "shapes/yolo_proposals_R_50_FPN.yaml",
+                                    "shapes/yolo_mask_single_pass_end2end.yaml"])
 def test_training_image_without_annotations(config, shapes_root, yolo_checkpoint, tmp_path):
-    """FILTER_EMPTY_ANNOTATIONS=False hands the model images with no objects: finite losses, no crash."""
+    """FILTER_EMPTY_ANNOTATIONS=False hands the model images with no objects: finite losses, no crash (also for
+    YOLO's own detection losses when it trains in Detectron2)."""
     cfg = small_cfg(config, shapes_root, tmp_path, "MODEL.YOLO.WEIGHTS", str(yolo_checkpoint))
     model = Trainer.build_model(cfg).train()
     empty = Instances((128, 128), gt_boxes=Boxes(torch.zeros(0, 4)), gt_classes=torch.zeros(0, dtype=torch.long))

@@ -27,7 +27,8 @@ LAZY_CONFIGS = sorted(
 
 def test_the_three_designs_have_lazy_configs_for_coco_and_the_embedded_data():
     designs = ("yolo_mask_single_pass.py", "yolo_mask_two_branch_R_50_FPN.py", "yolo_proposals_R_50_FPN.py")
-    assert set(LAZY_CONFIGS) == {*designs, *(f"shapes/{d}" for d in designs)}
+    end_to_end = "shapes/yolo_mask_single_pass_end2end.py"  # the single-pass model trained whole by Detectron2
+    assert set(LAZY_CONFIGS) == {*designs, *(f"shapes/{d}" for d in designs), end_to_end}
 
 
 @pytest.mark.parametrize("name", LAZY_CONFIGS)
@@ -73,12 +74,17 @@ def test_lazy_config_trains_and_evaluates_through_the_cli(shapes_root, yolo_chec
     assert results["bbox"]["AP"] == pytest.approx(logged[-1]["bbox/AP"])
 
 
-def test_yacs_and_lazy_builds_of_one_design_give_identical_outputs(shapes_root, yolo_checkpoint, tmp_path):
-    yacs_cfg = small_cfg("shapes/yolo_mask_single_pass.yaml", shapes_root, tmp_path, "MODEL.YOLO.WEIGHTS",
+@pytest.mark.parametrize("twins", ["shapes/yolo_mask_single_pass", "shapes/yolo_mask_single_pass_end2end"])
+def test_yacs_and_lazy_builds_of_one_design_give_identical_outputs(twins, shapes_root, yolo_checkpoint, tmp_path):
+    yacs_cfg = small_cfg(f"{twins}.yaml", shapes_root, tmp_path, "MODEL.YOLO.WEIGHTS",
                          str(yolo_checkpoint), "MODEL.YOLO.CONF_THRESH_TEST", "0.0")
     yacs_model = build_model(yacs_cfg).eval()
-    lazy_cfg = load_lazy_config("shapes/yolo_mask_single_pass.py", _lazy_opts(yolo_checkpoint, tmp_path))
+    lazy_cfg = load_lazy_config(f"{twins}.py", _lazy_opts(yolo_checkpoint, tmp_path))
     lazy_model = instantiate(lazy_cfg.model).eval()
+    assert yacs_model.backbone.frozen == lazy_model.backbone.frozen == (twins == "shapes/yolo_mask_single_pass")
+    for key in ("loss_gain_per_image", "loss_weight"):
+        assert getattr(yacs_model.roi_heads.mask_head, key) == getattr(lazy_model.roi_heads.mask_head, key), key
+    assert yacs_model.proposal_generator.loss_gains == lazy_model.proposal_generator.loss_gains
 
     assert set(yacs_model.state_dict()) == set(lazy_model.state_dict())
     for key, value in yacs_model.state_dict().items():

@@ -108,6 +108,7 @@ def test_unknown_config_file_is_a_clear_error():
         "yolo_proposals_R_50_FPN.yaml",
         "detectron2/mask_rcnn_R_50_FPN_3x.yaml",
         "shapes/yolo_mask_single_pass.yaml",
+        "shapes/yolo_mask_single_pass_end2end.yaml",
         "shapes/yolo_mask_two_branch_R_50_FPN.yaml",
         "shapes/yolo_proposals_R_50_FPN.yaml",
         "shapes/mask_rcnn_R_50_FPN.yaml",

@@ -19,7 +19,6 @@ import torch
 from detectron2.engine import DefaultPredictor
 from ultralytics import YOLO
 from ultralytics.nn.tasks import load_checkpoint
-from torchvision.ops import box_iou
 from ultralytics.utils import ops
 
 from yolo_mask_plugin.adapters import YOLOMask, YOLOMaskModel, YOLOMaskTrainer
@@ -30,6 +29,7 @@ from yolo_mask_plugin.d2.checkpoint import convert_ultralytics_checkpoint
 from yolo_mask_plugin.d2.config import build_cfg
 
 from .conftest import TEST_IMAGE_SIZE
+from .same_predictions import assert_same_detections_and_masks
 
 TRAIN_ARGS = {"imgsz": TEST_IMAGE_SIZE, "batch": 8, "workers": 0, "device": "cpu", "seed": 0}
 
@@ -176,21 +176,7 @@ def test_same_checkpoint_gives_the_same_detections_and_masks_in_detectron2(froze
         "MODEL.YOLO.CONF_THRESH_TEST", str(conf), "MODEL.YOLO.NMS_THRESH", str(iou),
         "TEST.DETECTIONS_PER_IMAGE", str(max_det),
     ])
-    d2 = DefaultPredictor(cfg)(cv2.imread(image_path))["instances"]
-    assert len(d2) == len(ours.boxes) > 10
-    # one to one, by class and box (NMS is per class, and clipping can make two boxes equal)
-    similar = (box_iou(d2.pred_boxes.tensor, ours.boxes.xyxy) > 0.999) & (
-        d2.pred_classes[:, None] == ours.boxes.cls.long()[None]
-    )
-    match = []
-    for i in range(len(d2)):
-        free = [j for j in torch.nonzero(similar[i]).flatten().tolist() if j not in match]
-        assert free, f"Detectron2 detection {i} has no counterpart in Ultralytics' results"
-        match.append(min(free, key=lambda j: abs(d2.scores[i].item() - ours.boxes.conf[j].item())))
-    torch.testing.assert_close(d2.scores, ours.boxes.conf[match], atol=1e-3, rtol=0)
-    a, b = d2.pred_masks, ours.masks.data.bool()[match]
-    mask_iou = (a & b).flatten(1).sum(1) / (a | b).flatten(1).sum(1).clamp(min=1)
-    assert (mask_iou >= 0.99).all(), mask_iou
+    assert_same_detections_and_masks(DefaultPredictor(cfg)(cv2.imread(image_path))["instances"], ours)
 
 
 def test_detectron2_config_must_describe_the_checkpoint_head(frozen_detector_run, tmp_path):

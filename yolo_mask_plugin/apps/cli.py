@@ -91,12 +91,43 @@ def _predict(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> None:
     from yolo_mask_plugin.d2.checkpoint import convert_ultralytics_checkpoint, converted_metadata, mask_head_opts
 
+    if args.from_detectron2:
+        _export_to_ultralytics(args)
+        return
+    if args.opts:
+        raise InvalidInputError(f"config overrides {args.opts} given without --from-detectron2 CONFIG")
     output = convert_ultralytics_checkpoint(args.weights, args.output)
     metadata = converted_metadata(output)
     print(f"[yolo-mask convert] {args.weights} -> {output} (Detectron2 MODEL.WEIGHTS / train.init_checkpoint)")
     if metadata["mask_head"] is not None:
         opts = mask_head_opts(metadata["mask_head"], metadata["head_maps"])
         print("[yolo-mask convert] its mask head, as config opts: " + " ".join(opts))
+
+
+def _export_to_ultralytics(args: argparse.Namespace) -> None:
+    """A Detectron2 checkpoint of a single-pass config (its model built on the CPU) -> an Ultralytics YOLO-mask .pt."""
+    from pathlib import Path
+
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.config import instantiate
+    from detectron2.modeling import build_model
+
+    from yolo_mask_plugin.core.errors import InputNotFoundError
+    from yolo_mask_plugin.d2.checkpoint import export_ultralytics_checkpoint
+    from yolo_mask_plugin.d2.config import get_config_file
+
+    if not Path(args.weights).is_file():
+        raise InputNotFoundError(f"Detectron2 checkpoint {args.weights!r} does not exist")
+    config_file = get_config_file(args.from_detectron2)
+    if train_net.is_lazy_config(config_file):
+        cfg = train_net.load_lazy_config(config_file, [*args.opts, "train.device=cpu"])
+        model, imgsz = instantiate(cfg.model), None
+    else:
+        cfg = build_cfg(config_file, [*args.opts, "MODEL.DEVICE", "cpu"])
+        model, imgsz = build_model(cfg), cfg.INPUT.MAX_SIZE_TEST
+    DetectionCheckpointer(model).load(args.weights)
+    output = export_ultralytics_checkpoint(model.eval(), args.output, imgsz=imgsz)
+    print(f"[yolo-mask convert] {args.weights} ({config_file}) -> {output} (Ultralytics: YOLOMask({str(output)!r}))")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -164,10 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config KEY VALUE pairs")
 
     convert = commands.add_parser(
-        "convert", help="an Ultralytics YOLO(-mask) .pt -> a Detectron2 checkpoint of the single-pass model",
+        "convert", help="an Ultralytics YOLO(-mask) .pt -> a Detectron2 checkpoint of the single-pass model, or back "
+                        "with --from-detectron2",
     )
-    convert.add_argument("weights", help="Ultralytics checkpoint (best.pt of YOLOMask or of a YOLO detector)")
-    convert.add_argument("output", help="the Detectron2 .pth to write")
+    convert.add_argument("weights", help="Ultralytics checkpoint (best.pt of YOLOMask or of a YOLO detector), or with "
+                                         "--from-detectron2 a Detectron2 checkpoint (model_final.pth)")
+    convert.add_argument("output", help="the Detectron2 .pth to write, or with --from-detectron2 the Ultralytics .pt")
+    convert.add_argument("--from-detectron2", metavar="CONFIG",
+                         help="WEIGHTS is a Detectron2 checkpoint of this single-pass config (.yaml or .py): write it "
+                              "as an Ultralytics YOLO-mask .pt that YOLOMask(OUTPUT) loads")
+    convert.add_argument("opts", nargs=argparse.REMAINDER, default=[],
+                         help="with --from-detectron2: config overrides (KEY VALUE for a .yaml, key=value for a .py)")
 
     demo = commands.add_parser("demo", help="the main job: data, YOLO (Ultralytics), mask head (Detectron2), eval")
     demo.add_argument("--output-dir", default="output/demo")

@@ -15,6 +15,7 @@ import argparse
 import logging
 import os
 
+import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import CfgNode, LazyConfig, instantiate
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, default_setup, default_writers, hooks
@@ -30,6 +31,7 @@ from yolo_mask_plugin.core.errors import ConfigKeyError, InvalidInputError
 from yolo_mask_plugin.d2.checkpoint import as_detectron2_weights, check_mask_head_config
 from yolo_mask_plugin.d2.config import build_cfg, get_config_file
 from yolo_mask_plugin.d2.datasets import mask_format_of, register_coco_dataset
+from yolo_mask_plugin.d2.solver import build_optimizer
 
 logger = logging.getLogger("detectron2")
 
@@ -61,7 +63,8 @@ def setup(args: argparse.Namespace) -> CfgNode:
 
 
 class Trainer(DefaultTrainer):
-    """DefaultTrainer with COCOEvaluator (bbox + segm), as Detectron2's train_net does for COCO-format data.
+    """DefaultTrainer with COCOEvaluator (bbox + segm), as Detectron2's train_net does for COCO-format data, and
+    the optimizer SOLVER.OPTIMIZER names (SGD, or AdamW for YOLO recipes: `yolo_mask_plugin.d2.solver`).
 
     Example::
 
@@ -76,6 +79,10 @@ class Trainer(DefaultTrainer):
         if output_folder is None:
             output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
         return COCOEvaluator(dataset_name, output_dir=output_folder)
+
+    @classmethod
+    def build_optimizer(cls, cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
+        return build_optimizer(cfg, model)
 
 
 def _can_set(cfg: DictConfig, key: str) -> bool:

@@ -6,10 +6,10 @@ Importing it registers, idempotently (re-imports and reloads are fine):
   * `YOLOMaskROIHeads` (ROI_HEADS_REGISTRY)
   * `YOLOMaskFCNHead` (ROI_MASK_HEAD_REGISTRY)
   * the embedded `shapes_train` / `shapes_val` datasets (DatasetCatalog)
-It imports the core, Detectron2, and Ultralytics only to load a YOLO.
+It imports the core, Detectron2, and Ultralytics to load a YOLO, run it, and train it with Ultralytics' own loss.
 """
 from .backbone import YOLOBackbone, build_yolo_backbone
-from .checkpoint import convert_ultralytics_checkpoint
+from .checkpoint import convert_ultralytics_checkpoint, export_ultralytics_checkpoint
 from .config import add_yolo_mask_config, build_cfg, get_config_file
 from .datasets import SHAPES_TRAIN, SHAPES_VAL, register_shapes_dataset
 from .mask_head import YOLOMaskFCNHead
@@ -29,6 +29,7 @@ __all__ = [
     "build_cfg",
     "build_yolo_backbone",
     "convert_ultralytics_checkpoint",
+    "export_ultralytics_checkpoint",
     "get_config_file",
     "register_shapes_dataset",
 ]

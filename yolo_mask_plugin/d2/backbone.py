@@ -14,7 +14,14 @@ from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 from yolo_mask_plugin.adapters.yolo_model import run_layers
 from yolo_mask_plugin.d2.config import require_yolo_mask_config
 from yolo_mask_plugin.d2.registration import register_once
-from yolo_mask_plugin.d2.yolo_source import D2ToYOLOPixels, freeze, yolo_parts, yolo_source_args
+from yolo_mask_plugin.d2.yolo_source import (
+    D2ToYOLOPixels,
+    freeze,
+    unfreeze,
+    yolo_is_frozen,
+    yolo_parts,
+    yolo_source_args,
+)
 
 
 class YOLOBackbone(Backbone):
@@ -35,16 +42,18 @@ class YOLOBackbone(Backbone):
         pixel_mean: list[float] = (0.0, 0.0, 0.0),
         pixel_std: list[float] = (255.0, 255.0, 255.0),
         input_format: str = "RGB",
-        frozen: bool = True,
+        frozen: bool | None = None,
     ):
         """
         Args:
             weights: an Ultralytics detection checkpoint (`.pt`) or model yaml (built untrained with `num_classes`
                 classes named `thing_classes`); the same as the proposal generator's.
             pixel_mean, pixel_std, input_format: the model's (`GeneralizedRCNN`), undone before YOLO sees pixels.
-            frozen: keep YOLO's weights and BatchNorm statistics fixed.
+            frozen: keep YOLO's weights and BatchNorm statistics fixed; False: YOLO's body trains (BatchNorm in
+                training mode, as in Ultralytics' trainer); None: frozen for a `.pt`, trained for a yaml.
         """
         super().__init__()
+        frozen = yolo_is_frozen(weights, frozen)
         parts = yolo_parts(weights, num_classes, thing_classes)
         self.layers = parts.layers
         self.to_yolo_pixels = D2ToYOLOPixels(list(pixel_mean), list(pixel_std), input_format)
@@ -54,8 +63,7 @@ class YOLOBackbone(Backbone):
         self._out_feature_strides = {name: m.stride for name, m in parts.maps.items()}
         self._out_feature_channels = {name: m.channels for name, m in parts.maps.items()}
         self.frozen = frozen
-        if frozen:
-            freeze(self.layers)
+        (freeze if frozen else unfreeze)(self.layers)
 
     @property
     def size_divisibility(self) -> int:
@@ -79,7 +87,7 @@ class YOLOBackbone(Backbone):
 
 @register_once(BACKBONE_REGISTRY)
 def build_yolo_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> YOLOBackbone:
-    """YOLO from MODEL.YOLO.WEIGHTS, cut before its detect head; frozen unless MODEL.YOLO.FREEZE is False."""
+    """YOLO from MODEL.YOLO.WEIGHTS, cut before its detect head; frozen or trained by MODEL.YOLO.FREEZE."""
     require_yolo_mask_config(cfg, "build_yolo_backbone")
     if input_shape.channels != 3:
         raise ValueError(f"build_yolo_backbone needs 3-channel input, got {input_shape.channels} (INPUT.FORMAT)")

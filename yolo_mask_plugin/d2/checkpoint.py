@@ -1,4 +1,4 @@
-"""An Ultralytics YOLO-mask checkpoint as a Detectron2 checkpoint, loaded the Detectron2 way.
+"""Checkpoints both ways between Ultralytics' YOLO-mask and the single-pass Detectron2 model.
 
 `convert_ultralytics_checkpoint("best.pt", "best_d2.pth")` writes the checkpoint's weights under the names the
 single-pass Detectron2 model gives them (YOLO's body `backbone.layers.*`, its detect head
@@ -7,19 +7,33 @@ single-pass Detectron2 model gives them (YOLO's body `backbone.layers.*`, its de
 converted torchvision or Caffe2 weights. The file also records the shape of the mask head, so
 `check_mask_head_config` can name the config keys that must describe it (Detectron2's checkpointer would
 only warn and skip tensors of another shape, leaving a fresh head).
+
+`export_ultralytics_checkpoint(model, "model.pt")` goes the other way: a single-pass Detectron2 model (e.g. trained
+end to end by DefaultTrainer) as the `YOLOMaskModel` it is, saved as Ultralytics saves one, for `YOLOMask("model.pt")`.
 """
 from __future__ import annotations
 
+import copy
 import os
 import pickle
+from datetime import datetime
 from pathlib import Path
 
 import torch
+import ultralytics
 from detectron2.config import CfgNode
+from detectron2.layers import ROIAlign
+from torch import nn
 from ultralytics.nn.tasks import DetectionModel
 
+from yolo_mask_plugin.adapters.mask_model import YOLOMaskModel
 from yolo_mask_plugin.adapters.yolo_model import load_yolo, split_yolo
 from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
+from yolo_mask_plugin.core.mask_branch import MASK_HEAD_DEFAULTS
+from yolo_mask_plugin.d2.backbone import YOLOBackbone
+from yolo_mask_plugin.d2.mask_head import YOLOMaskFCNHead
+from yolo_mask_plugin.d2.proposal_generator import YOLOProposalGenerator
+from yolo_mask_plugin.d2.roi_heads import YOLOMaskROIHeads
 
 POOLER_TYPE = "ROIAlignV2"  # RoIAlign with aligned=True, as `MultiLevelRoIAlign`
 METADATA_KEY = "yolo_mask"  # what the converted file records next to "model"
@@ -45,20 +59,101 @@ def mask_head_opts(spec: dict, head_maps: list[str]) -> list[str]:
     return [str(x) for key, value in values.items() for x in (key, value)]
 
 
+def _d2_name(key: str, head_index: int) -> str | None:
+    """The single-pass Detectron2 model's name of a YOLO(-mask) state-dict key; None for a key it has no part for."""
+    if key.startswith("model."):
+        index, rest = key[len("model.") :].split(".", 1)
+        return f"{'proposal_generator.head' if int(index) == head_index else f'backbone.layers.{index}'}.{rest}"
+    if key.startswith("mask_head.laterals."):
+        return "roi_heads.mask_laterals." + key[len("mask_head.laterals.") :]
+    if key.startswith("mask_head.fcn."):
+        return "roi_heads.mask_head.fcn." + key[len("mask_head.fcn.") :]
+    return None
+
+
 def ultralytics_to_d2_state_dict(model: DetectionModel) -> dict[str, torch.Tensor]:
     """A YOLO (with or without a mask branch) under the single-pass Detectron2 model's names."""
     head_index = len(model.model) - 1
-    renamed = {}
-    for key, value in model.state_dict().items():
-        if key.startswith("model."):
-            index, rest = key[len("model.") :].split(".", 1)
-            prefix = "proposal_generator.head" if int(index) == head_index else f"backbone.layers.{index}"
-            renamed[f"{prefix}.{rest}"] = value
-        elif key.startswith("mask_head.laterals."):
-            renamed["roi_heads.mask_laterals." + key[len("mask_head.laterals.") :]] = value
-        elif key.startswith("mask_head.fcn."):
-            renamed["roi_heads.mask_head.fcn." + key[len("mask_head.fcn.") :]] = value
-    return renamed
+    names = {key: _d2_name(key, head_index) for key in model.state_dict()}
+    return {names[key]: value for key, value in model.state_dict().items() if names[key] is not None}
+
+
+def single_pass_mask_head_spec(model: nn.Module) -> dict:
+    """The `RoIMaskBranch` spec (keys of `MASK_HEAD_DEFAULTS`) a single-pass Detectron2 model's mask branch has;
+    an InvalidInputError for a model that is not one YOLO-mask (another backbone, YOLO run on the image, a
+    Detectron2 mask head, a pooler other than ROIAlignV2, classes that do not map one to one)."""
+    backbone, proposals, heads = model.backbone, model.proposal_generator, model.roi_heads
+    if not (isinstance(backbone, YOLOBackbone) and isinstance(proposals, YOLOProposalGenerator)
+            and proposals.input_mode == "features" and isinstance(heads, YOLOMaskROIHeads)
+            and heads.mask_laterals is not None and isinstance(heads.mask_head, YOLOMaskFCNHead)):
+        raise InvalidInputError(
+            "only the single-pass design (build_yolo_backbone, YOLOProposalGenerator on its features, "
+            "YOLOMaskROIHeads with MASK_HEAD.LATERAL_CHANNELS > 0 and YOLOMaskFCNHead) is one YOLO-mask model; got "
+            f"{type(backbone).__name__} + {type(proposals).__name__}"
+            f"({getattr(proposals, 'input_mode', '?')}) + {type(heads).__name__}"
+        )
+    poolers = heads.mask_pooler.level_poolers
+    if not all(isinstance(p, ROIAlign) and p.aligned for p in poolers):
+        raise InvalidInputError(f"YOLO-mask pools with ROIAlignV2 (aligned=True); this model's pooler is {poolers[0]}")
+    in_features = list(heads.mask_in_features)
+    if in_features not in (proposals.in_features, ["p2", *proposals.in_features]):
+        raise InvalidInputError(
+            f"YOLO-mask's mask head pools the detect head's maps {proposals.in_features} (and p2); this model's "
+            f"pools {in_features}"
+        )
+    if not torch.equal(proposals.class_map.cpu(), torch.arange(len(proposals.class_map))):
+        raise InvalidInputError(
+            "YOLO's classes map onto the dataset's other than one to one (MODEL.YOLO.CLASS_MAPPING, or a YOLO with "
+            "classes the dataset lacks): Ultralytics would predict YOLO's own classes"
+        )
+    fcn = heads.mask_head.fcn
+    return {
+        "lateral_channels": heads.mask_laterals.convs[0].out_channels,
+        "conv_dim": fcn.predictor.in_channels if len(fcn.convs) + len(fcn.deconvs) else MASK_HEAD_DEFAULTS["conv_dim"],
+        "num_conv": len(fcn.convs),
+        "pooler_resolution": fcn.pooler_resolution,
+        "output_resolution": fcn.output_resolution,
+        "sampling_ratio": poolers[0].sampling_ratio,
+        "class_agnostic": fcn.num_classes == 1,
+        "norm": "GN" if any(isinstance(n, nn.GroupNorm) for n in fcn.norms) else "",
+        "pool_p2": "p2" in in_features,
+    }
+
+
+def export_ultralytics_checkpoint(model: nn.Module, output: str | os.PathLike, imgsz: int | None = None) -> Path:
+    """Save a single-pass Detectron2 model as the Ultralytics YOLO-mask checkpoint it is: a `YOLOMaskModel` of its
+    YOLO's definition and its mask head's spec, holding its weights, that `YOLOMask(output)` loads and predicts with.
+
+    Written as Ultralytics' trainer writes `best.pt` (`model`, `train_args`, version, date), but in float32, not
+    half: both frameworks then run the very same weights. `imgsz`: the input size recorded as the default for
+    Ultralytics' predictor (Detectron2's INPUT.MAX_SIZE_TEST).
+    """
+    proposals = model.proposal_generator
+    spec = single_pass_mask_head_spec(model)
+    definition = {**copy.deepcopy(proposals.yolo_definition), "mask_head": spec}
+    yolo_mask = YOLOMaskModel(definition, nc=proposals.head.nc, verbose=False)
+    head_index = len(yolo_mask.model) - 1
+    weights = model.state_dict()
+    state = {}
+    for key in yolo_mask.state_dict():
+        name = _d2_name(key, head_index)
+        if name not in weights:
+            raise InvalidInputError(f"the Detectron2 model has no {name!r} for Ultralytics' {key!r}")
+        state[key] = weights[name].detach().cpu().clone()
+    yolo_mask.load_state_dict(state)
+    yolo_mask.names = dict(proposals.yolo_names)
+    train_args = {"task": "segment", **({"imgsz": int(imgsz)} if imgsz else {})}
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "model": yolo_mask.float().eval(), "ema": None, "train_args": train_args,
+            "date": datetime.now().astimezone().isoformat(), "version": ultralytics.__version__,
+            METADATA_KEY: {"exported_from": "detectron2", "mask_head": spec},
+        },
+        output,
+    )
+    return output
 
 
 def convert_ultralytics_checkpoint(weights: str | os.PathLike, output: str | os.PathLike) -> Path:

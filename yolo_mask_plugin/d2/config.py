@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
+from ultralytics.utils import DEFAULT_CFG_DICT
 
 from yolo_mask_plugin.core.errors import ConfigKeyError, InputNotFoundError, InvalidInputError
 
@@ -24,10 +25,27 @@ def add_yolo_mask_config(cfg: CN) -> CN:
     cfg.MODEL.YOLO.INPUT = "image"
     cfg.MODEL.YOLO.IMAGE_SIZE = 640  # letterbox side for INPUT == "image"
     cfg.MODEL.YOLO.IN_FEATURES = ["p3", "p4", "p5"]  # backbone maps fed to the detect head (INPUT == "features")
-    # Keep YOLO's weights fixed while Detectron2 trains the rest: YOLO gets no detection loss here, it is
-    # trained by Ultralytics' own trainer. A YOLO-mask checkpoint's mask head reaches the model through
-    # MODEL.WEIGHTS, converted by `yolo-mask convert` (yolo_mask_plugin.d2.checkpoint).
-    cfg.MODEL.YOLO.FREEZE = True
+    # Whether Detectron2 trains YOLO:
+    #   False: YOLO trains with the rest of the model, as RPN does: in training the proposal generator returns
+    #          YOLO's detection losses (Ultralytics' own v8DetectionLoss, gains under LOSS) next to the heads'
+    #          losses, and YOLO's body (the backbone in single-pass configs) learns from them and the mask loss;
+    #   True:  YOLO's weights and BatchNorm statistics stay as loaded (a YOLO trained by Ultralytics' trainer);
+    #          only the mask branch trains. Refused for a model yaml: that YOLO was never trained;
+    #   None:  True for an Ultralytics checkpoint (.pt), False for a model yaml (untrained: it must learn here).
+    # A YOLO-mask checkpoint's mask head reaches the model through MODEL.WEIGHTS, converted by
+    # `yolo-mask convert` (yolo_mask_plugin.d2.checkpoint).
+    cfg.MODEL.YOLO.FREEZE = None
+    # YOLO's detection loss when it trains here (FREEZE False): Ultralytics' v8DetectionLoss with Ultralytics'
+    # default gains. Each loss is multiplied by the number of images in the batch (SOLVER.IMS_PER_BATCH, all GPUs),
+    # as Ultralytics does, so every image adds to the gradient what it adds in Ultralytics' trainer.
+    cfg.MODEL.YOLO.LOSS = CN()
+    cfg.MODEL.YOLO.LOSS.BOX = float(DEFAULT_CFG_DICT["box"])  # CIoU box loss
+    cfg.MODEL.YOLO.LOSS.CLS = float(DEFAULT_CFG_DICT["cls"])  # classification BCE
+    cfg.MODEL.YOLO.LOSS.DFL = float(DEFAULT_CFG_DICT["dfl"])  # distribution focal loss
+    # The mask loss (the ROI heads' `loss_mask`, BCE averaged over the batch's RoIs). None: Detectron2's, weight 1.
+    # A gain g: g x that x the images in the batch, as Ultralytics' YOLO-mask loss scales it (its `mask=` gain,
+    # 2.5 by default), so it weighs against YOLO's losses as it does there.
+    cfg.MODEL.YOLO.LOSS.MASK = None
     # NMS. The seed paper shows detections at confidence 0.6; AP evaluation needs a low threshold.
     cfg.MODEL.YOLO.CONF_THRESH_TRAIN = 0.05  # YOLO boxes offered to the mask branch in training
     cfg.MODEL.YOLO.CONF_THRESH_TEST = 0.01
@@ -45,6 +63,11 @@ def add_yolo_mask_config(cfg: CN) -> CN:
     # 1x1 convs bringing every pooled level to this width, needed when levels differ in width (YOLO's
     # P3/P4/P5 do). 0: no laterals (ResNet-FPN levels already share 256 channels).
     cfg.MODEL.YOLO.MASK_HEAD.LATERAL_CHANNELS = 0
+
+    # The one key outside MODEL.YOLO, as Detectron2's own projects (DETR, Mask2Former) add it: "SGD" (Detectron2's
+    # `build_optimizer`) or "ADAMW" (the optimizer of Ultralytics' YOLO recipes: betas (SOLVER.MOMENTUM, 0.999),
+    # decoupled SOLVER.WEIGHT_DECAY), built by `yolo_mask_plugin.d2.solver.build_optimizer`.
+    cfg.SOLVER.OPTIMIZER = "SGD"
     return cfg
 
 

@@ -1,37 +1,50 @@
-"""`YOLOProposalGenerator`: YOLO's detections as Detectron2 proposals.
+"""`YOLOProposalGenerator`: YOLO's detections as Detectron2 proposals, and YOLO's losses when it trains here.
 
 MODEL.YOLO.INPUT picks what YOLO runs on:
   * "image": the whole YOLO on each image, letterboxed to MODEL.YOLO.IMAGE_SIZE (the two-branch design,
     next to any Detectron2 backbone); boxes are mapped back to Detectron2's resized-image frame;
   * "features": only YOLO's detect head, on the maps a YOLO backbone already computed (single pass).
-YOLO is trained by Ultralytics, so here it stays fixed: eval mode, no gradients, no losses.
+MODEL.YOLO.FREEZE picks who trains YOLO. Frozen (a YOLO Ultralytics trained): eval mode, no gradients, no losses.
+Trained here: in training it returns YOLO's detection losses next to its proposals, as Detectron2's RPN returns
+`loss_rpn_cls` / `loss_rpn_loc`: Ultralytics' own `v8DetectionLoss` on targets built from `gt_instances` in the
+frame YOLO sees, and the proposals are the NMS detections of the same forward pass.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from detectron2.config import CfgNode, configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import PROPOSAL_GENERATOR_REGISTRY
 from detectron2.structures import ImageList, Instances
+from detectron2.utils import comm
 from torch import nn
 from ultralytics.utils.nms import non_max_suppression
+from ultralytics.utils.ops import xyxy2xywh
 
-from yolo_mask_plugin.adapters.yolo_model import run_layers
+from yolo_mask_plugin.adapters.yolo_model import DETECTION_LOSS_GAINS, detection_loss, run_layers
 from yolo_mask_plugin.core.frames import Letterbox
 from yolo_mask_plugin.d2.class_map import build_class_map
 from yolo_mask_plugin.d2.config import require_yolo_mask_config
 from yolo_mask_plugin.d2.detections import detections_to_instances
 from yolo_mask_plugin.d2.registration import register_once
-from yolo_mask_plugin.d2.yolo_source import D2ToYOLOPixels, freeze, yolo_parts, yolo_source_args
+from yolo_mask_plugin.d2.yolo_source import (
+    D2ToYOLOPixels,
+    freeze,
+    unfreeze,
+    yolo_is_frozen,
+    yolo_parts,
+    yolo_source_args,
+)
 
 INPUT_MODES = ("image", "features")
 
 
 @register_once(PROPOSAL_GENERATOR_REGISTRY)
 class YOLOProposalGenerator(nn.Module):
-    """YOLO (its detect head on the backbone's maps, or the whole YOLO on the image) + NMS as proposals.
+    """YOLO (its detect head on the backbone's maps, or the whole YOLO on the image) + NMS as proposals, and YOLO's
+    detection losses when it trains here (`frozen=False`).
 
     Example (LazyConfig; with yacs, `MODEL.PROPOSAL_GENERATOR.NAME: YOLOProposalGenerator`)::
 
@@ -60,7 +73,8 @@ class YOLOProposalGenerator(nn.Module):
         agnostic_nms: bool = False,
         max_detections_train: int = 100,
         max_detections_test: int = 100,
-        frozen: bool = True,
+        frozen: bool | None = None,
+        loss_gains: Mapping[str, float] = DETECTION_LOSS_GAINS,
     ):
         """
         Args:
@@ -70,11 +84,14 @@ class YOLOProposalGenerator(nn.Module):
             input_mode: "features" (detect head on `in_features` of a YOLO backbone) or "image" (the whole YOLO
                 on the image letterboxed to `image_size`).
             conf_thresh_*, nms_thresh, agnostic_nms, max_detections_*: Ultralytics NMS, in training / at test.
-            frozen: YOLO stays fixed (trained by Ultralytics); proposals carry no losses.
+            frozen: True: YOLO stays fixed (trained by Ultralytics), proposals carry no losses; False: YOLO trains
+                here on its detection losses; None: frozen for a `.pt`, trained for a model yaml.
+            loss_gains: "box", "cls", "dfl" gains of YOLO's detection loss (Ultralytics' defaults).
         """
         super().__init__()
         if input_mode not in INPUT_MODES:
             raise ValueError(f"MODEL.YOLO.INPUT={input_mode!r}: expected one of {INPUT_MODES}")
+        self.frozen = yolo_is_frozen(weights, frozen)
         parts = yolo_parts(weights, num_classes, thing_classes)
         if input_mode == "features" and list(in_features) != parts.head_maps:
             raise ValueError(
@@ -95,14 +112,22 @@ class YOLOProposalGenerator(nn.Module):
         self.body = parts.layers if input_mode == "image" else None
         self._save, self._head_inputs = parts.save, parts.head_inputs
         self.to_yolo_pixels = D2ToYOLOPixels(list(pixel_mean), list(pixel_std), input_format)
-        self.register_buffer("class_map", build_class_map(parts.names, thing_classes, class_mapping), persistent=False)
+        self.yolo_names = dict(parts.names)
+        self.yolo_definition = parts.definition  # rebuilds this YOLO in Ultralytics (`export_ultralytics_checkpoint`)
+        class_map = build_class_map(parts.names, thing_classes, class_mapping)
+        self.register_buffer("class_map", class_map, persistent=False)
+        # YOLO's class of each dataset class, -1 for one no YOLO class maps to (its instances are background to YOLO)
+        yolo_class = torch.full((len(thing_classes),), -1, dtype=torch.long)
+        mapped = torch.nonzero(class_map >= 0).squeeze(1)
+        yolo_class[class_map[mapped]] = mapped
+        self.register_buffer("yolo_class", yolo_class, persistent=False)
         self.conf_thresh = {True: conf_thresh_train, False: conf_thresh_test}
         self.max_detections = {True: max_detections_train, False: max_detections_test}
         self.nms_thresh = nms_thresh
         self.agnostic_nms = agnostic_nms
-        if not frozen:
-            raise NotImplementedError("YOLOProposalGenerator does not train YOLO yet: keep MODEL.YOLO.FREEZE True")
-        freeze(self)
+        self.loss_gains = dict(loss_gains)
+        self._criterion = detection_loss(self.head, self.loss_gains)  # made again if the head moves to another device
+        (freeze if self.frozen else unfreeze)(self)
 
     @classmethod
     def from_config(cls, cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> dict:
@@ -127,32 +152,63 @@ class YOLOProposalGenerator(nn.Module):
             "agnostic_nms": y.AGNOSTIC_NMS,
             "max_detections_train": y.MAX_DETECTIONS_TRAIN,
             "max_detections_test": cfg.TEST.DETECTIONS_PER_IMAGE,
+            "loss_gains": {"box": y.LOSS.BOX, "cls": y.LOSS.CLS, "dfl": y.LOSS.DFL},
         }
 
     def train(self, mode: bool = True) -> "YOLOProposalGenerator":
-        """Keep YOLO in eval mode: it is trained by Ultralytics, and its eval output is the detections."""
+        """A frozen YOLO stays in eval mode (its eval output is the detections, its BatchNorm statistics its own);
+        a YOLO that trains here switches like any module (BatchNorm on batch statistics, as in Ultralytics)."""
+        if not self.frozen:
+            return super().train(mode)
         self.training = mode
         return self
 
-    @torch.no_grad()
     def forward(
         self, images: ImageList, features: dict[str, torch.Tensor], gt_instances: list[Instances] | None = None
-    ) -> tuple[list[Instances], dict]:
-        """Per-image proposals in Detectron2's resized-image frame (see `detections_to_instances`); no losses."""
-        del gt_instances  # YOLO is not trained here
-        if self.input_mode == "image":
-            detections_d2 = self._detect_on_images(images)
-        else:
-            detections_d2 = self._detect([features[f] for f in self.in_features])
+    ) -> tuple[list[Instances], dict[str, torch.Tensor]]:
+        """Per-image proposals in Detectron2's resized-image frame (see `detections_to_instances`), and YOLO's
+        losses when it trains here (`loss_yolo_box`, `loss_yolo_cls`, `loss_yolo_dfl`), else none."""
+        trains = self.training and not self.frozen
+        if trains and gt_instances is None:
+            raise ValueError("YOLOProposalGenerator trains YOLO on ground-truth instances: none were given")
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            if self.input_mode == "image":  # YOLO sees each image letterboxed; boxes cross frames by `Letterbox`
+                letterboxes = [Letterbox(int(h), int(w), self.image_size) for h, w in images.image_sizes]
+                maps = run_layers(self.body, self._save, self._head_inputs, self._letterboxed(images, letterboxes))
+                yolo_input_hw = (self.image_size, self.image_size)
+            else:  # the detect head sees the backbone's maps of the padded batch: Detectron2's frame
+                letterboxes = None
+                maps = [features[f] for f in self.in_features]
+                yolo_input_hw = tuple(images.tensor.shape[-2:])
+            if trains:
+                raw = self.head(maps)  # training mode: the dict Ultralytics' loss takes
+                losses = self._losses(raw, self._targets(gt_instances, letterboxes, yolo_input_hw))
+                with torch.no_grad():
+                    predictions = self.head._inference(raw)  # the decoding eval mode runs, of this same pass
+            else:
+                predictions, _ = self.head(maps)
+                losses = {}
+        detections = self._nms(predictions)
+        if letterboxes is not None:
+            detections = [torch.cat([lb.boxes_yolo_input_to_d2(d[:, :4]), d[:, 4:]], 1)
+                          for lb, d in zip(letterboxes, detections)]
         proposals = [
             detections_to_instances(det, tuple(size), self.class_map, with_classes=not self.training)
-            for det, size in zip(detections_d2, images.image_sizes)
+            for det, size in zip(detections, images.image_sizes)
         ]
-        return proposals, {}
+        return proposals, losses
 
-    def _detect(self, maps: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Detect head + Ultralytics NMS -> per image (N, 6) rows in the frame of `maps`' input."""
-        predictions, _ = self.head(maps)
+    def _letterboxed(self, images: ImageList, letterboxes: list[Letterbox]) -> torch.Tensor:
+        """The batch as YOLO takes it: each image (without Detectron2's padding) letterboxed, RGB in [0, 1]."""
+        return torch.stack(
+            [
+                lb.apply_image(self.to_yolo_pixels(img[:, : lb.height, : lb.width]))
+                for lb, img in zip(letterboxes, images.tensor)
+            ]
+        )
+
+    def _nms(self, predictions: torch.Tensor) -> list[torch.Tensor]:
+        """Ultralytics NMS of decoded predictions -> per image (N, 6) rows in the frame of YOLO's input."""
         return non_max_suppression(
             predictions,
             conf_thres=self.conf_thresh[self.training],
@@ -162,19 +218,37 @@ class YOLOProposalGenerator(nn.Module):
             nc=self.head.nc,  # given, not read from a shape: FLOP counting traces this path
         )
 
-    def _detect_on_images(self, images: ImageList) -> list[torch.Tensor]:
-        letterboxes = [Letterbox(int(h), int(w), self.image_size) for h, w in images.image_sizes]
-        batch_yolo_input = torch.stack(
-            [
-                lb.apply_image(self.to_yolo_pixels(img[:, : lb.height, : lb.width]))
-                for lb, img in zip(letterboxes, images.tensor)
-            ]
-        )
-        maps = run_layers(self.body, self._save, self._head_inputs, batch_yolo_input)
-        detections_yolo_input = self._detect(maps)
-        detections_d2 = []
-        for lb, det in zip(letterboxes, detections_yolo_input):
-            det = det.clone()
-            det[:, :4] = lb.boxes_yolo_input_to_d2(det[:, :4])
-            detections_d2.append(det)
-        return detections_d2
+    def _targets(
+        self, gt_instances: list[Instances], letterboxes: list[Letterbox] | None, yolo_input_hw: tuple[int, int]
+    ) -> dict[str, torch.Tensor]:
+        """Ultralytics' batch of targets from Detectron2's ground truth: `batch_idx`, YOLO `cls`, and `bboxes` as
+        xywh normalised to YOLO's input (the padded batch, or the letterboxed square)."""
+        height, width = yolo_input_hw
+        batch_idx, classes, boxes = [], [], []
+        for i, gt in enumerate(gt_instances):
+            yolo_classes = self.yolo_class[gt.gt_classes]
+            keep = yolo_classes >= 0
+            xyxy = gt.gt_boxes.tensor[keep]
+            if letterboxes is not None:
+                xyxy = letterboxes[i].boxes_d2_to_yolo_input(xyxy)
+            batch_idx.append(torch.full_like(yolo_classes[keep], i))
+            classes.append(yolo_classes[keep])
+            boxes.append(xyxy2xywh(xyxy) / xyxy.new_tensor([width, height, width, height]))
+        device = self.class_map.device
+        return {
+            "batch_idx": torch.cat(batch_idx).float().to(device),
+            "cls": torch.cat(classes).float()[:, None].to(device),
+            "bboxes": torch.cat(boxes).float().to(device),
+        }
+
+    def _losses(self, raw: dict, targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Ultralytics' `v8DetectionLoss` under Detectron2's names: each loss times its gain and the images of the
+        whole batch (this process's, which the loss multiplies by, times the processes whose gradients DDP
+        averages), as Ultralytics' trainer backpropagates it (`loss * batch_size`, times `world_size` in DDP)."""
+        device = raw["scores"].device
+        if self._criterion.device != device:
+            self._criterion = detection_loss(self.head, self.loss_gains)
+        loss, _ = self._criterion(raw, targets)
+        loss = loss * comm.get_world_size()
+        names = [f"loss_yolo_{name.removesuffix('_loss')}" for name in self._criterion.loss_names]
+        return dict(zip(names, loss))

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 from pathlib import Path
 
 import torch
 from detectron2.config import CfgNode
 from detectron2.data import MetadataCatalog
+from detectron2.utils.logger import log_first_n
 from torch import nn
 from ultralytics.nn.tasks import DetectionModel
 
 from yolo_mask_plugin.adapters.yolo_model import YOLOParts, load_yolo, split_yolo
+from yolo_mask_plugin.core.errors import InvalidInputError
 
 
 def dataset_thing_classes(cfg: CfgNode) -> list[str] | None:
@@ -43,11 +46,38 @@ def yolo_parts(weights: str, num_classes: int | None = None, class_names: list[s
     return split_yolo(copy.deepcopy(model))
 
 
+def yolo_is_frozen(weights: str, frozen: bool | None) -> bool:
+    """Whether the YOLO in `weights` stays fixed: `frozen` as given, or, for None, True for an Ultralytics
+    checkpoint and False for a model yaml. A frozen yaml is refused: that YOLO was never trained, and Detectron2
+    would train only the mask head on ground-truth boxes of a model that detects nothing."""
+    untrained = Path(weights).suffix.lower() in (".yaml", ".yml")
+    if frozen is None:
+        frozen = not untrained
+        note = ("kept as loaded, Detectron2 trains the mask branch (MODEL.YOLO.FREEZE True)" if frozen
+               else "an untrained model yaml, Detectron2 trains it (MODEL.YOLO.FREEZE False)")
+        log_first_n(logging.INFO, f"YOLO {weights}: {note}", n=1, key="message")
+    if frozen and untrained:
+        raise InvalidInputError(
+            f"MODEL.YOLO.FREEZE is True but MODEL.YOLO.WEIGHTS={weights!r} is a model yaml: that YOLO was never "
+            "trained, and frozen it would detect nothing. Either train it here with MODEL.YOLO.FREEZE False "
+            "(LazyConfig: frozen=False), or give an Ultralytics detection checkpoint (.pt, e.g. a best.pt of "
+            "Ultralytics' trainer) as MODEL.YOLO.WEIGHTS"
+        )
+    return frozen
+
+
 def freeze(module: nn.Module) -> None:
     """No gradients, eval mode (BatchNorm keeps YOLO's own statistics)."""
     for p in module.parameters():
         p.requires_grad_(False)
     module.eval()
+
+
+def unfreeze(module: nn.Module) -> None:
+    """Every floating-point parameter trainable except DFL's fixed projection, as Ultralytics' trainer sets them
+    (`always_freeze_names`); a checkpoint's EMA weights arrive with gradients off."""
+    for name, p in module.named_parameters():
+        p.requires_grad_(p.dtype.is_floating_point and ".dfl." not in f".{name}")
 
 
 class D2ToYOLOPixels(nn.Module):

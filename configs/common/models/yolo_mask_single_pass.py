@@ -3,7 +3,8 @@
 YOLO's body + neck is the backbone, its detect head (the proposal generator) runs on p3-p5, and the mask
 head pools p2-p5 of the same pass. Set `model.backbone.weights` (an Ultralytics .pt, or a model yaml to build
 untrained), `model.backbone.num_classes` and, for a yaml, `model.backbone.thing_classes`; the other
-components follow them.
+components follow them. `model.backbone.frozen`: True keeps YOLO as loaded (Detectron2 trains the mask branch),
+False trains it here on its detection losses; None (as shipped) picks True for a .pt and False for a yaml.
 """
 from detectron2.config import LazyCall as L
 from detectron2.layers import ShapeSpec
@@ -23,7 +24,7 @@ model = L(GeneralizedRCNN)(
         pixel_mean="${..pixel_mean}",
         pixel_std="${..pixel_std}",
         input_format="${..input_format}",
-        frozen=True,
+        frozen=None,  # None: frozen for an Ultralytics checkpoint (.pt), trained here for a model yaml
     ),
     proposal_generator=L(YOLOProposalGenerator)(
         weights="${..backbone.weights}",

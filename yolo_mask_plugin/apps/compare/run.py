@@ -1,10 +1,12 @@
-"""`yolo-mask compare`: train or load four instance segmenters on one dataset, score them with one evaluator,
+"""`yolo-mask compare`: train or load five instance segmenters on one dataset, score them with one evaluator,
 time them side by side, and write the report.
 
 Models (names used in results.json):
   mask_rcnn             Detectron2's Mask R-CNN R50-FPN, its own config;
   yolo_mask_two_branch  YOLO boxes + a ResNet-50-FPN + the FCN mask head (the seed's design, Detectron2);
   yolo_mask             the shared single-pass YOLO-mask trained by Ultralytics' trainer (YOLOMaskTrainer);
+  yolo_mask_d2          the same single-pass model trained whole by Detectron2's DefaultTrainer, with Mask R-CNN's
+                        loader, augmentation and schedule (YOLO learns on its detection losses, as RPN does);
   yolo_seg              stock Ultralytics YOLO-seg of the same YOLO size.
 The two-branch model uses the single-pass model's YOLO as its box source (frozen), so it needs no detector
 of its own and the two differ only in what the mask head pools.
@@ -34,16 +36,19 @@ from yolo_mask_plugin.apps.predict import load_image_bgr
 from yolo_mask_plugin.apps.steps import Steps
 from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
 from yolo_mask_plugin.core.threads import kept_torch_threads
+from yolo_mask_plugin.d2.checkpoint import convert_ultralytics_checkpoint
 from yolo_mask_plugin.data import default_shapes_root, generate_shapes_dataset
 
 MODEL_LABELS = {
     "mask_rcnn": "Mask R-CNN R50-FPN (Detectron2)",
     "yolo_mask_two_branch": "YOLO-mask two-branch, YOLO + R50-FPN (Detectron2)",
     "yolo_mask": "YOLO-mask single-pass (Ultralytics)",
+    "yolo_mask_d2": "YOLO-mask single-pass (Detectron2)",
     "yolo_seg": "YOLO-seg (Ultralytics)",
 }
 MASK_RCNN_CONFIG = "detectron2/mask_rcnn_R_50_FPN_3x.yaml"  # Detectron2's file, as in its model zoo
 TWO_BRANCH_CONFIG = "yolo_mask_two_branch_R_50_FPN.yaml"
+SINGLE_PASS_CONFIG = "yolo_mask_ultralytics.yaml"  # yolo_mask's model (64-wide mask head on P3-P5) in Detectron2
 # No ImageNet weights can be downloaded here: without --mask-rcnn-weights both ResNets start from scratch with
 # Detectron2's own scratch recipe (configs/Misc/scratch_mask_rcnn_R_50_FPN_3x_gn.yaml: GN, nothing frozen).
 SCRATCH_OPTS = [
@@ -167,7 +172,8 @@ def train_models(
     init_text = f"initialised from {mask_rcnn_weights}" if mask_rcnn_weights else "ResNet from scratch (GN recipe)"
     iters_text = f"{budget.d2_iters} iterations x {budget.d2_batch} images"
     mask_rcnn_lr = 0.02  # mask_rcnn_R_50_FPN_3x's BASE_LR (Base-RCNN-FPN.yaml), for 16 images per batch
-    d2_opts = [*init_opts, *_d2_opts(budget, len(dataset.classes), dataset.mask_format, mask_rcnn_lr)]
+    schedule_opts = _d2_opts(budget, len(dataset.classes), dataset.mask_format, mask_rcnn_lr)
+    d2_opts = [*init_opts, *schedule_opts]
     out["mask_rcnn"] = _detectron2_entry(
         models_dir, "mask_rcnn", MASK_RCNN_CONFIG, d2_opts, iters_text,
         f"configs/{MASK_RCNN_CONFIG} (Detectron2's file), {init_text}",
@@ -180,6 +186,20 @@ def train_models(
         models_dir, "yolo_mask_two_branch", TWO_BRANCH_CONFIG, [*d2_opts, *yolo_opts],
         f"{iters_text} (+ the yolo_mask YOLO)",
         f"configs/{TWO_BRANCH_CONFIG}, {init_text}, YOLO boxes from yolo_mask's checkpoint (frozen)",
+    )
+    # YOLO built from its yaml for the dataset's classes; given weights load as Detectron2 loads a checkpoint with
+    # another head (every tensor of the same name and shape), converted from Ultralytics' names first
+    yolo_init_opts = ["MODEL.WEIGHTS", ""]
+    if yolo_init:
+        yolo_init_opts[1] = str(convert_ultralytics_checkpoint(yolo_init, models_dir / "yolo_weights_d2.pth"))
+    out["yolo_mask_d2"] = _detectron2_entry(
+        models_dir, "yolo_mask_d2", SINGLE_PASS_CONFIG,
+        [*yolo_init_opts, *schedule_opts, "MODEL.YOLO.WEIGHTS", f"{yolo}.yaml", "MODEL.YOLO.FREEZE", "False",
+         "MODEL.YOLO.CONF_THRESH_TEST", str(SCORE_THRESHOLD)],
+        iters_text,
+        f"configs/{SINGLE_PASS_CONFIG}: yolo_mask's model ({yolo}.yaml + the 64-wide P3-P5 mask head), trained whole "
+        f"by Detectron2 with Mask R-CNN's schedule, YOLO on its detection losses (MODEL.YOLO.FREEZE False), "
+        f"{yolo_text}",
     )
     return {name: out[name] for name in MODEL_LABELS}
 
@@ -376,6 +396,9 @@ def _fairness_rules(budget) -> list[str]:
         "model_final.pth. The YOLO optimiser settings (AdamW, lr0 0.005, 1 warm-up epoch) are the demo's, "
         "picked earlier in this project while looking at this dataset's val AP - a caveat in YOLO's favour; "
         "Detectron2 uses its config's BASE_LR scaled linearly to the batch size, warm-up 10% of the budget.",
+        "The single-pass YOLO-mask is trained twice, the same model by two trainers: Ultralytics' trainer and YOLO "
+        "recipe (yolo_mask), and Detectron2's DefaultTrainer with Mask R-CNN's loader, augmentation and schedule "
+        "(yolo_mask_d2: YOLO learns on its own detection losses, returned by the proposal generator as RPN's are).",
         "Models without pretrained weights start from scratch: no weights can be downloaded here.",
         "Speed: same process, same thread count, same images, interleaved; absolute ms hold for this machine only.",
     ]
