@@ -133,3 +133,15 @@ def test_proposal_generator_features_mode_equals_ultralytics_on_the_same_input(s
     assert len(theirs) > 0 and len(ours) == len(theirs)
     torch.testing.assert_close(ours.proposal_boxes.tensor, theirs[:, :4].clamp(min=0).clamp(max=torch.tensor([160, 120, 160, 120])), atol=1e-4, rtol=0)
     torch.testing.assert_close(ours.scores, theirs[:, 4], atol=1e-6, rtol=0)
+
+
+def test_yolo_image_size_must_be_a_multiple_of_its_stride(shapes_root, yolo_checkpoint, tmp_path):
+    from detectron2.modeling import build_model
+
+    from tests.conftest import small_cfg
+    from yolo_mask_plugin.core.errors import InvalidInputError
+
+    cfg = small_cfg("shapes/yolo_mask_two_branch_R_50_FPN.yaml", shapes_root, tmp_path, "MODEL.YOLO.WEIGHTS",
+                    str(yolo_checkpoint), "MODEL.YOLO.IMAGE_SIZE", "112")
+    with pytest.raises(InvalidInputError, match=r"MODEL.YOLO.IMAGE_SIZE=112: .* multiple of its largest stride 32, e.g. 128"):
+        build_model(cfg)

@@ -24,6 +24,7 @@ from ultralytics.utils.nms import non_max_suppression
 from ultralytics.utils.ops import xyxy2xywh
 
 from yolo_mask_plugin.adapters.yolo_model import DETECTION_LOSS_GAINS, detection_loss, run_layers
+from yolo_mask_plugin.core.errors import InvalidInputError
 from yolo_mask_plugin.core.frames import Letterbox
 from yolo_mask_plugin.d2.class_map import build_class_map
 from yolo_mask_plugin.d2.config import require_yolo_mask_config
@@ -96,6 +97,12 @@ class YOLOProposalGenerator(nn.Module):
         if input_mode == "features" and list(in_features) != parts.head_maps:
             raise ValueError(
                 f"MODEL.YOLO.IN_FEATURES={list(in_features)}, but YOLO's detect head reads {parts.head_maps}"
+            )
+        max_stride = max(m.stride for m in parts.maps.values())
+        if input_mode == "image" and image_size % max_stride:
+            raise InvalidInputError(
+                f"MODEL.YOLO.IMAGE_SIZE={image_size}: YOLO's input side must be a multiple of its largest stride "
+                f"{max_stride}, e.g. {max(round(image_size / max_stride), 1) * max_stride}"
             )
         if thing_classes is None:  # no dataset named: classes are YOLO's own indices
             thing_classes = [parts.names[i] for i in sorted(parts.names)]
