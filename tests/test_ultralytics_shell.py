@@ -29,7 +29,7 @@ from yolo_mask_plugin.d2.checkpoint import convert_ultralytics_checkpoint
 from yolo_mask_plugin.d2.config import build_cfg
 
 from .conftest import TEST_IMAGE_SIZE
-from .same_predictions import assert_same_detections_and_masks
+from .same_predictions import assert_same_detections_and_masks, mask_ious, twins
 
 TRAIN_ARGS = {"imgsz": TEST_IMAGE_SIZE, "batch": 8, "workers": 0, "device": "cpu", "seed": 0}
 
@@ -177,6 +177,36 @@ def test_same_checkpoint_gives_the_same_detections_and_masks_in_detectron2(froze
         "TEST.DETECTIONS_PER_IMAGE", str(max_det),
     ])
     assert_same_detections_and_masks(DefaultPredictor(cfg)(cv2.imread(image_path))["instances"], ours)
+
+
+def test_a_resized_and_padded_image_gives_nearly_the_same_results_in_both_frameworks(frozen_detector_run, shapes_root,
+                                                                                   tmp_path):
+    """A 250x156 image at input size 128: both frameworks scale it by 0.512 and pad it to 128x96, but not alike:
+    Ultralytics resizes with OpenCV and centres the image (8 grey rows above, 8 below), Detectron2 resizes with
+    PIL and pads 16 rows below. The detector sees shifted pixels (not a multiple of its 16 and 32 strides), so the
+    two agree only up to that shift: the measured limit the README states. A frame bug (swapped height and width,
+    a wrong pad offset, masks pasted in the padded frame) would move every mask, not a few."""
+    best = str(frozen_detector_run.best)
+    image = cv2.resize(cv2.imread(str(sorted((shapes_root / "images" / "val").iterdir())[1]))[:80], (250, 156))
+    path = tmp_path / "wide.png"
+    cv2.imwrite(str(path), image)
+    conf, iou, max_det = 0.0, 0.5, 300
+    ours = YOLOMask(best).predict(str(path), imgsz=TEST_IMAGE_SIZE, conf=conf, iou=iou, max_det=max_det,
+                                  retina_masks=True, device="cpu", verbose=False)[0]
+    cfg = build_cfg("yolo_mask_ultralytics.yaml", [
+        "MODEL.YOLO.WEIGHTS", best, "MODEL.WEIGHTS", str(convert_ultralytics_checkpoint(best, tmp_path / "d2.pth")),
+        "MODEL.ROI_HEADS.NUM_CLASSES", "4", "MODEL.DEVICE", "cpu", "INPUT.MIN_SIZE_TEST", str(TEST_IMAGE_SIZE),
+        "INPUT.MAX_SIZE_TEST", str(TEST_IMAGE_SIZE), "MODEL.YOLO.CONF_THRESH_TEST", str(conf),
+        "MODEL.YOLO.NMS_THRESH", str(iou), "TEST.DETECTIONS_PER_IMAGE", str(max_det),
+    ])
+    d2 = DefaultPredictor(cfg)(image)["instances"]
+    assert d2.image_size == ours.orig_shape == (156, 250) and tuple(ours.masks.data.shape[1:]) == (156, 250)
+    pairs = twins(d2, ours, 0.9)
+    ious = mask_ious(d2, ours, pairs)
+    print(f"\n{len(d2)} / {len(ours.boxes)} detections, {len(pairs)} twins, mask IoU min {ious.min():.3f} "
+          f"median {ious.median():.3f}")
+    assert len(d2) >= 8 and len(pairs) >= 0.7 * len(d2)
+    assert ious.median() >= 0.99 and ious.min() >= 0.85
 
 
 def test_detectron2_config_must_describe_the_checkpoint_head(frozen_detector_run, tmp_path):
