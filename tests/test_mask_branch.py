@@ -83,4 +83,6 @@ def test_branch_gives_per_image_probabilities():
     probs = branch.mask_probs(features, boxes, [torch.tensor([0, 2]), torch.zeros(0)])
     r = MASK_HEAD_DEFAULTS["output_resolution"]
     assert [p.shape for p in probs] == [(2, r, r), (0, r, r)]
-    assert ((probs[0] > 0) & (probs[0] < 1)).all()
+    logits = branch(features, boxes)  # (2, 3 classes, r, r): each box gets its own class's map
+    torch.testing.assert_close(probs[0], logits[torch.arange(2), torch.tensor([0, 2])].sigmoid())
+    assert not torch.allclose(probs[0][1], logits[1, 1].sigmoid())
