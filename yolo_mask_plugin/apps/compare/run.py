@@ -241,6 +241,7 @@ def score_predictions(dataset, image_ids: list[int], predictions: dict[str, list
         accuracy[name] = evaluate.coco_metrics(gt, results)
         d2 = evaluate.detectron2_coco_evaluator(COMPARE_VAL, image_ids, preds)
         cross[name] = {
+            "predictions": sum(len(p) for p in preds),
             "detectron2_coco_evaluator": d2, "detectron2_agreement": _agreement(accuracy[name], d2),
             "ultralytics_ap": evaluate.ultralytics_ap(gt, image_ids, preds, dataset.category_ids),
         }
