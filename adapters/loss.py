@@ -68,9 +68,7 @@ class YOLOMaskLoss(v8DetectionLoss):
             rois.append(torch.cat([boxes_gt[gt_i], candidates[extra]]))
             gt_index.append(torch.cat([gt_i, matched[extra]]))
         gt_index = torch.cat(gt_index)
-        if len(gt_index) == 0:  # no instance in the batch: a zero that keeps the head in the graph
-            return sum(p.sum() for p in self.mask_head.parameters()) * 0.0
-        logits = self.mask_head(feats, rois)
+        logits = self.mask_head(feats, rois)  # no RoI in the batch: a zero loss, every parameter still in the graph
         targets = self.mask_targets(batch, gt_index, torch.cat(rois), logits.shape[-1], input_hw, len(batch_idx))
         return mask_bce_loss(logits, targets, gt_classes[gt_index])
 

@@ -9,16 +9,19 @@ columns) and everything else of Ultralytics' training loop. What differs:
     box at up to 28 px, finer than a 1/4-resolution map), so the targets are the same Detectron2 builds; each
     is rasterised from its polygon with holes and separate parts as annotated (`adapters/data.py`);
   * on the CPU it trains with all the threads torch had, not Ultralytics' cpu_count - 1;
-  * one more train argument, `mask` (mask loss gain, see `args.py`), next to `box`/`cls`/`dfl`.
+  * one more train argument, `mask` (mask loss gain, see `args.py`), next to `box`/`cls`/`dfl`, kept in the
+    finished checkpoints' `train_args` too (Ultralytics' `strip_optimizer` keeps only its own `default.yaml` keys).
 """
 from __future__ import annotations
 
 from copy import copy
+from pathlib import Path
 
 from ultralytics.models.yolo.segment import SegmentationTrainer
 from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
+from ultralytics.utils.patches import torch_load, torch_save
 
-from yolo_mask_plugin.adapters.args import with_mask_args
+from yolo_mask_plugin.adapters.args import MASK_GAIN_ARG, with_mask_args
 from yolo_mask_plugin.adapters.data import with_instance_masks
 from yolo_mask_plugin.adapters.mask_model import YOLOMaskModel
 from yolo_mask_plugin.adapters.val import YOLOMaskValidator
@@ -70,3 +73,19 @@ class YOLOMaskTrainer(AllThreadsSegmentationTrainer):
         return YOLOMaskValidator(
             self.test_loader, save_dir=self.save_dir, args=copy(self.args), _callbacks=self.callbacks
         )
+
+    def final_eval(self) -> None:
+        """Ultralytics' final evaluation, which strips `last.pt` / `best.pt` down to `default.yaml`'s train args;
+        then the `mask` gain goes back into them, so a finished checkpoint records how it was trained."""
+        super().final_eval()
+        if RANK in {-1, 0}:
+            for weights in (self.last, self.best):
+                if weights.exists():
+                    _record_mask_gain(weights, getattr(self.args, MASK_GAIN_ARG))
+
+
+def _record_mask_gain(checkpoint: Path, gain: float) -> None:
+    """Write the `mask` gain into the `train_args` of an Ultralytics checkpoint file."""
+    ckpt = torch_load(checkpoint, map_location="cpu")
+    ckpt["train_args"][MASK_GAIN_ARG] = gain
+    torch_save(ckpt, checkpoint)

@@ -1,8 +1,9 @@
 """`yolo-mask compare`: the evaluator against Detectron2's and Ultralytics', bad input, and a whole tiny run.
 
-The tiny run really trains all four models (1 epoch / 2 iterations) from the session's YOLO checkpoint and
-a Detectron2 checkpoint saved here, then checks every file of the report; its numbers are not judged, the
-budget is far too small to learn anything.
+The tiny run (`tiny_run` in conftest.py) really trains all four models (1 epoch / 2 iterations) from the session's
+YOLO checkpoint and a Detectron2 checkpoint saved there, then checks every file of the report; its numbers are not
+judged, the budget is far too small to learn anything. It is the rerun of a comparison killed during its second
+model (tests/test_killed_runs.py checks that part).
 """
 from __future__ import annotations
 
@@ -15,27 +16,20 @@ import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog
-from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from PIL import Image
 from ultralytics.nn.tasks import load_checkpoint
 
 from yolo_mask_plugin.adapters import load_yolo
 from yolo_mask_plugin.apps.cli import build_parser
-from yolo_mask_plugin.apps.compare import MODEL_LABELS, CocoSplit, CompareBudget, prepare_dataset, run_compare
+from yolo_mask_plugin.apps.compare import MODEL_LABELS, CompareBudget, prepare_dataset, run_compare
 from yolo_mask_plugin.apps.compare import evaluate
 from yolo_mask_plugin.apps.compare.dataset import COMPARE_VAL
-from yolo_mask_plugin.apps.compare.run import MASK_RCNN_CONFIG, train_models
+from yolo_mask_plugin.apps.compare.run import train_models
 from yolo_mask_plugin.core.errors import InvalidInputError
-from yolo_mask_plugin.d2.config import build_cfg
 
-from .conftest import TEST_IMAGE_SIZE
-
-
-def _splits(root: Path) -> tuple[CocoSplit, CocoSplit]:
-    return tuple(CocoSplit(root / "annotations" / f"instances_{s}.json", root / "images" / s) for s in ("train", "val"))
+from .conftest import TEST_IMAGE_SIZE, TINY, compare_splits, user_compare_splits
 
 
 def _copy_dataset(shapes_root: Path, tmp_path: Path) -> Path:
@@ -90,7 +84,7 @@ def _predictions_from_ground_truth(gt, records, category_ids, perturb: bool) -> 
 
 @pytest.fixture(scope="module")
 def val_setup(shapes_root, tmp_path_factory):
-    dataset = prepare_dataset(*_splits(shapes_root), tmp_path_factory.mktemp("compare_data"))
+    dataset = prepare_dataset(*compare_splits(shapes_root), tmp_path_factory.mktemp("compare_data"))
     records = DatasetCatalog.get(COMPARE_VAL)
     gt = evaluate.load_ground_truth(str(dataset.val.json_file))
     return dataset, records, gt
@@ -274,7 +268,7 @@ def test_bad_input_fails_before_training(shapes_root, tmp_path, split, edit, err
         _edit_json(root / "annotations" / f"instances_{split}.json", edit)
     output = tmp_path / "compare"
     with pytest.raises(error, match=message):
-        run_compare(output, *_splits(root), budget=CompareBudget(imgsz=TEST_IMAGE_SIZE))
+        run_compare(output, *compare_splits(root), budget=CompareBudget(imgsz=TEST_IMAGE_SIZE))
     assert not (output / "models").exists()  # nothing started training
 
 
@@ -291,35 +285,7 @@ def test_missing_weights_path_is_refused(tmp_path):
         run_compare(tmp_path / "c", mask_rcnn_weights=str(tmp_path / "nope.pkl"))
 
 
-# --- a whole run on a tiny budget -----------------------------------------------------------------------------
-
-TINY = CompareBudget(imgsz=TEST_IMAGE_SIZE, yolo_epochs=1, yolo_batch=8, d2_iters=2, d2_batch=2, workers=0)
-
-
-@pytest.fixture(scope="module")
-def mask_rcnn_checkpoint(tmp_path_factory) -> Path:
-    """A Detectron2 checkpoint of Detectron2's own Mask R-CNN config, written by DetectionCheckpointer: what a
-    model-zoo user passes as --mask-rcnn-weights (random weights: nothing is downloaded)."""
-    cfg = build_cfg(MASK_RCNN_CONFIG, ["MODEL.DEVICE", "cpu", "MODEL.ROI_HEADS.NUM_CLASSES", "4"])
-    folder = tmp_path_factory.mktemp("mask_rcnn_weights")
-    DetectionCheckpointer(build_model(cfg), save_dir=str(folder)).save("pretrained")
-    return folder / "pretrained.pth"
-
-
-def _user_splits(user_coco) -> tuple[CocoSplit, CocoSplit]:
-    return CocoSplit(*user_coco["train"]), CocoSplit(*user_coco["val"])
-
-
-@pytest.fixture(scope="module")
-def tiny_run(user_coco, yolo_checkpoint, mask_rcnn_checkpoint, tmp_path_factory):
-    """On data users bring (tests/user_coco.py): RLE with holes, split instances, crowds, ids 3/7/12, mixed sizes,
-    grayscale and RGBA files."""
-    output = tmp_path_factory.mktemp("compare")
-    results = run_compare(
-        output, *_user_splits(user_coco), budget=TINY, yolo_weights=str(yolo_checkpoint),
-        mask_rcnn_weights=str(mask_rcnn_checkpoint), speed_images=4, warmup_images=1, grid_images=2,
-    )
-    return output, results
+# --- a whole run on a tiny budget (conftest.py: `tiny_run`) ---------------------------------------------------
 
 
 def test_tiny_run_takes_users_data_as_annotated(tiny_run):
@@ -401,7 +367,7 @@ def test_tiny_run_used_the_given_weights(tiny_run, mask_rcnn_checkpoint, yolo_ch
 def test_rerun_reuses_finished_models(tiny_run, user_coco, yolo_checkpoint, mask_rcnn_checkpoint):
     """What an interrupted compare does on its next start: finished runs are reused, not retrained."""
     output, results = tiny_run
-    dataset = prepare_dataset(*_user_splits(user_coco), output / "data")
+    dataset = prepare_dataset(*user_compare_splits(user_coco), output / "data")
     weights = {n: Path(m["train"]["weights"]) for n, m in results["models"].items()}
     stamps = {n: p.stat().st_mtime_ns for n, p in weights.items()}
     again = train_models(dataset, TINY, output / "models", "yolo11n", str(yolo_checkpoint), str(mask_rcnn_checkpoint))

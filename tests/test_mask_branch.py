@@ -86,3 +86,17 @@ def test_branch_gives_per_image_probabilities():
     logits = branch(features, boxes)  # (2, 3 classes, r, r): each box gets its own class's map
     torch.testing.assert_close(probs[0], logits[torch.arange(2), torch.tensor([0, 2])].sigmoid())
     assert not torch.allclose(probs[0][1], logits[1, 1].sigmoid())
+
+
+def test_every_parameter_gets_a_gradient_when_levels_or_images_have_no_boxes():
+    """DDP without find_unused_parameters (Detectron2's setting) stops at the step after one in which a trainable
+    parameter got no gradient: every level is pooled, with or without boxes, so every lateral gets one."""
+    branch = RoIMaskBranch([8, 16, 32], [8, 16, 32], num_classes=3, conv_dim=32, lateral_channels=32)
+    features = [torch.randn(2, c, 128 // s, 128 // s) for c, s in zip([8, 16, 32], [8, 16, 32])]
+    small = torch.tensor([[10.0, 12, 42, 40], [64, 58, 100, 90]])  # under 112 px: the finest level only
+    assert branch.pooler.level_of([small]).eq(0).all()
+    for boxes in ([small, torch.zeros(0, 4)], [torch.zeros(0, 4), torch.zeros(0, 4)]):
+        branch.zero_grad(set_to_none=True)
+        logits = branch(features, boxes)
+        mask_bce_loss(logits, torch.ones(len(logits), 28, 28), torch.zeros(len(logits), dtype=torch.long)).backward()
+        assert [n for n, p in branch.named_parameters() if p.grad is None] == []

@@ -21,8 +21,10 @@ from detectron2.engine import DefaultPredictor
 from ultralytics import YOLO
 from ultralytics.nn.tasks import load_checkpoint
 from ultralytics.utils import ops
+from ultralytics.utils.patches import torch_load
 
 from yolo_mask_plugin.adapters import YOLOMask, YOLOMaskModel, YOLOMaskTrainer
+from yolo_mask_plugin.adapters.args import DEFAULT_MASK_GAIN
 from yolo_mask_plugin.adapters.training import train_ultralytics
 from yolo_mask_plugin.apps import train_net
 from yolo_mask_plugin.apps.cli import build_parser
@@ -74,6 +76,13 @@ def test_finetune_from_detection_checkpoint_trains_only_the_mask_head(frozen_det
     changed = {k: (trained.mask_head.state_dict()[k] - v).abs().max().item() for k, v in run.seen["mask_head"].items()
                if k.startswith(("fcn.", "laterals.convs.0."))}
     assert min(changed.values()) > 1e-3, changed
+
+
+def test_finished_checkpoints_keep_the_mask_gain(frozen_detector_run):
+    """Ultralytics' strip_optimizer keeps only its default.yaml's train args; the finished files still name `mask`."""
+    for weights in ("best.pt", "last.pt"):
+        checkpoint = torch_load(frozen_detector_run.best.parent / weights, map_location="cpu")
+        assert checkpoint["epoch"] == -1 and checkpoint["train_args"]["mask"] == DEFAULT_MASK_GAIN, weights
 
 
 def test_mask_loss_is_reported_in_training_and_validation(frozen_detector_run):

@@ -46,20 +46,19 @@ class MultiLevelRoIAlign(nn.Module):
         if len(features) != len(self.strides):
             raise ValueError(f"{len(features)} feature maps given, pooler built for strides {self.strides}")
         rois = boxes_to_rois(boxes)
-        batch, channels = features[0].shape[:2]
-        pooled = features[0].new_zeros(len(rois), channels, self.output_size, self.output_size)
-        if len(rois) == 0:
-            return pooled
+        pooled = features[0].new_zeros(len(rois), features[0].shape[1], self.output_size, self.output_size)
         levels = self.level_of(boxes)
+        # Every level is pooled, also one without boxes (as Detectron2's ROIPooler does): each level's lateral
+        # then gets a gradient, zero if no box chose it, in every step, which DDP without
+        # find_unused_parameters needs to finish its reduction.
         for level, (feature, stride) in enumerate(zip(features, self.strides)):
             index = torch.nonzero(levels == level).squeeze(1)
-            if len(index):
-                pooled[index] = roi_align(
-                    feature,
-                    rois[index],
-                    self.output_size,
-                    spatial_scale=1.0 / stride,
-                    sampling_ratio=self.sampling_ratio,
-                    aligned=True,
-                ).to(pooled.dtype)
+            pooled[index] = roi_align(
+                feature,
+                rois[index],
+                self.output_size,
+                spatial_scale=1.0 / stride,
+                sampling_ratio=self.sampling_ratio,
+                aligned=True,
+            ).to(pooled.dtype)
         return pooled
