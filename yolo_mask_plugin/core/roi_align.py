@@ -42,24 +42,25 @@ class MultiLevelRoIAlign(nn.Module):
 
     def forward(self, features: list[torch.Tensor], boxes: list[torch.Tensor]) -> torch.Tensor:
         """Features (one (B, C, H_l, W_l) map per stride) and per-image xyxy boxes in input pixels ->
-        (sum N_i, C, K, K) pooled grids, in the order of the boxes."""
+        (sum N_i, C, K, K) pooled grids, in the order of the boxes.
+
+        Written without Python branches on the number of boxes (sizes come from `.shape`, every level is pooled
+        even when it has no box), so `torch.jit.trace` and the ONNX / OpenVINO exports of the end-to-end graph
+        keep the box count dynamic; eager results are unchanged.
+        """
         if len(features) != len(self.strides):
             raise ValueError(f"{len(features)} feature maps given, pooler built for strides {self.strides}")
         rois = boxes_to_rois(boxes)
-        batch, channels = features[0].shape[:2]
-        pooled = features[0].new_zeros(len(rois), channels, self.output_size, self.output_size)
-        if len(rois) == 0:
-            return pooled
+        pooled = features[0].new_zeros((rois.shape[0], features[0].shape[1], self.output_size, self.output_size))
         levels = self.level_of(boxes)
         for level, (feature, stride) in enumerate(zip(features, self.strides)):
             index = torch.nonzero(levels == level).squeeze(1)
-            if len(index):
-                pooled[index] = roi_align(
-                    feature,
-                    rois[index],
-                    self.output_size,
-                    spatial_scale=1.0 / stride,
-                    sampling_ratio=self.sampling_ratio,
-                    aligned=True,
-                ).to(pooled.dtype)
+            pooled[index] = roi_align(
+                feature,
+                rois[index],
+                self.output_size,
+                spatial_scale=1.0 / stride,
+                sampling_ratio=self.sampling_ratio,
+                aligned=True,
+            ).to(pooled.dtype)
         return pooled
