@@ -29,7 +29,11 @@ setup(
     package_dir={"yolo_mask_plugin.adapters": "adapters", "yolo_mask_plugin.configs": "configs"},
     package_data={"yolo_mask_plugin.configs": ["*.yaml", "*/*.yaml", "*.py", "*/*.py", "*/*/*.py"]},
     install_requires=["numpy", "pycocotools", "tqdm", "matplotlib"],
-    extras_require={"ultralytics": ["ultralytics>=8.4"], "test": ["pytest"]},
+    extras_require={
+        "ultralytics": ["ultralytics>=8.4"],
+        "export": ["onnx", "onnxruntime", "onnxslim", "openvino"],  # YOLOMask(...).export and running the files
+        "test": ["pytest"],
+    },
     entry_points={"console_scripts": ["yolo-mask=yolo_mask_plugin.apps.cli:main"]},
     license="Apache-2.0",
 )

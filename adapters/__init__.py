@@ -1,8 +1,10 @@
-"""The Ultralytics shell of YOLO-mask: model, loss, trainer, validator, predictor, and the YOLO loader the
-Detectron2 shell uses as its box source. It imports the core and Ultralytics, never Detectron2.
+"""The Ultralytics shell of YOLO-mask: model, loss, trainer, validator, predictor, exporter, the `yolo` command line
+on YOLOMask (`adapters/cli.py`), and the YOLO loader the Detectron2 shell uses as its box source. It imports the
+core and Ultralytics, never Detectron2.
 
 Installed as `yolo_mask_plugin.adapters`; a top-level `adapters` would clash with the PyPI package.
 """
+from .export import YOLOMaskExporter
 from .mask_model import YOLOMaskModel
 from .model import YOLOMask
 from .predict import YOLOMaskPredictor
@@ -12,6 +14,7 @@ from .yolo_model import YOLOParts, load_yolo, split_yolo
 
 __all__ = [
     "YOLOMask",
+    "YOLOMaskExporter",
     "YOLOMaskModel",
     "YOLOMaskPredictor",
     "YOLOMaskTrainer",

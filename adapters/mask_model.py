@@ -13,6 +13,7 @@ from ultralytics.nn.tasks import DetectionModel
 
 from yolo_mask_plugin.adapters.loss import YOLOMaskLoss
 from yolo_mask_plugin.adapters.yolo_model import split_yolo
+from yolo_mask_plugin.core.errors import InvalidInputError
 from yolo_mask_plugin.core.mask_branch import MASK_HEAD_DEFAULTS, RoIMaskBranch
 from yolo_mask_plugin.core.postprocess import detection_mask_probs
 
@@ -56,13 +57,26 @@ class YOLOMaskModel(DetectionModel):
         self._p2 = output
 
     def predict(self, x, *args, **kwargs):
-        """Ultralytics' forward; with `pool_p2`, the detect head's output dict also carries the "p2" map."""
+        """Ultralytics' forward; with `pool_p2`, the detect head's output dict also carries the "p2" map. In eval mode
+        that dict comes as `MaskBranchInputs`, which Ultralytics' YOLO-seg predictor and validator cannot misuse.
+
+        Refused with the detect head in export mode: that is Ultralytics' own exporter (`YOLO("best.pt").export`,
+        `yolo export`) tracing the model, which would write the detector alone. `YOLOMaskExporter` runs the layers
+        itself and never gets here.
+        """
+        if self.model[-1].export:
+            raise InvalidInputError(
+                "this is a YOLO-mask model: Ultralytics' exporter would write its detector without the mask branch. "
+                "Export it with YOLOMask(...).export(format=...) or `yolo-mask segment export model=... format=...` "
+                "(onnx, torchscript, openvino: NMS, RoIAlign and the mask head in the graph)"
+            )
         out = super().predict(x, *args, **kwargs)
+        raw = out[1] if isinstance(out, tuple) else out
+        if not isinstance(raw, dict):  # embeddings, or augmented inference (no maps)
+            return out
         if getattr(self, "p2_layer", None) is not None and "_p2" in self.__dict__:
-            raw = out[1] if isinstance(out, tuple) else out
-            if isinstance(raw, dict):
-                raw["p2"] = self.__dict__.pop("_p2")
-        return out
+            raw["p2"] = self.__dict__.pop("_p2")
+        return (out[0], MaskBranchInputs(raw)) if isinstance(out, tuple) else out
 
     def mask_features(self, raw: dict) -> list[torch.Tensor]:
         """The maps the mask branch pools, finest first, from the detect head's output dict."""
@@ -81,6 +95,31 @@ class YOLOMaskModel(DetectionModel):
     ) -> list[torch.Tensor]:
         """The post-NMS mask step (`core.detection_mask_probs`): boxes clipped to the input in place, then masks."""
         return detection_mask_probs(self.mask_head, self.mask_features(raw), boxes, classes, input_hw)
+
+
+class MaskBranchInputs(dict):
+    """The detect head's output dict ("boxes", "scores", "feats"; "p2" with pool_p2), the second output of a
+    YOLOMaskModel in eval mode: the maps the mask branch pools once NMS has kept its boxes.
+
+    Ultralytics' YOLO-seg predictor and validator, which `YOLO("best.pt")` and `yolo predict/val model=best.pt` pick
+    for a segment checkpoint, take that output for prototype masks: they iterate it or read its `shape`. Both stop
+    here with an error naming YOLOMask, at the first batch, instead of an AttributeError deep in Ultralytics. Keys,
+    `items()`, `len()` and copies work as for any dict.
+    """
+
+    def __iter__(self):
+        raise TypeError(STOCK_SEGMENT_ERROR)
+
+    @property
+    def shape(self):
+        raise TypeError(STOCK_SEGMENT_ERROR)
+
+
+STOCK_SEGMENT_ERROR = (
+    "this is a YOLO-mask model (an RoIAlign mask head after NMS), not YOLO-seg: Ultralytics' segment predictor and "
+    "validator cannot make its masks. Use YOLOMask('best.pt').predict/val(...) or `yolo-mask segment predict|val "
+    "model=...`"
+)
 
 
 def find_mask_model(model: torch.nn.Module, what: str) -> YOLOMaskModel:

@@ -1,8 +1,11 @@
 """`YOLOMaskPredictor`: Ultralytics' segmentation predictor, with masks from the RoIAlign mask head.
 
-Ultralytics' NMS, then the mask head on the kept boxes; `Results` carry `masks` like YOLO-seg's: in the
-letterboxed input frame by default (Ultralytics scales them for plotting), in the original image with
-`retina_masks=True`.
+On the PyTorch model: Ultralytics' NMS, then the mask head on the kept boxes. On an end-to-end export (onnx,
+torchscript, openvino, written by `YOLOMask(...).export`): NMS and the mask head ran in the graph, so only
+Ultralytics' end-to-end filtering (score > conf, classes, max_det) runs here, on the graph's rows with their mask
+probabilities carried as extra columns, as YOLO-seg carries its mask coefficients. Either way each box's R x R
+probabilities are pasted the same way: `Results` carry `masks` like YOLO-seg's, in the letterboxed input frame by
+default (Ultralytics scales them for plotting), in the original image with `retina_masks=True`.
 """
 from __future__ import annotations
 
@@ -12,6 +15,12 @@ from ultralytics.models.yolo.detect.predict import DetectionPredictor
 from ultralytics.models.yolo.segment import SegmentationPredictor
 from ultralytics.utils import ops
 
+from yolo_mask_plugin.adapters.end2end import (
+    end_to_end_rows,
+    is_pytorch_backend,
+    run_openvino_at_fp32,
+    unflatten_mask_probs,
+)
 from yolo_mask_plugin.adapters.mask_model import find_mask_model
 from yolo_mask_plugin.core.paste import paste_masks
 
@@ -19,12 +28,29 @@ from yolo_mask_plugin.core.paste import paste_masks
 class YOLOMaskPredictor(SegmentationPredictor):
     """Ultralytics' `SegmentationPredictor` with masks from the RoIAlign head; `YOLOMask(...).predict` uses it."""
 
-    def postprocess(self, preds, img, orig_imgs):
-        return DetectionPredictor.postprocess(self, preds[0], img, orig_imgs, raw=preds[1])
+    def setup_model(self, model, verbose: bool = True) -> None:
+        """Ultralytics' AutoBackend, then a check that it runs a YOLO-mask model or YOLO-mask's end-to-end export
+        (an OpenVINO one recompiled at FP32 on the CPU, `run_openvino_at_fp32`)."""
+        super().setup_model(model, verbose)
+        if is_pytorch_backend(self.model, "YOLOMaskPredictor"):
+            find_mask_model(self.model, "YOLOMaskPredictor")
+        else:
+            run_openvino_at_fp32(self.model, model or self.args.model)
 
-    def construct_results(self, preds, img, orig_imgs, raw) -> list[Results]:
-        mask_model = find_mask_model(self.model, "YOLOMaskPredictor")
-        probs = mask_model.detection_mask_probs(raw, [p[:, :4] for p in preds], [p[:, 5] for p in preds], img.shape[2:])
+    def postprocess(self, preds, img, orig_imgs):
+        if is_pytorch_backend(self.model, "YOLOMaskPredictor"):
+            return DetectionPredictor.postprocess(self, preds[0], img, orig_imgs, raw=preds[1])
+        return DetectionPredictor.postprocess(self, end_to_end_rows(preds), img, orig_imgs)
+
+    def construct_results(self, preds, img, orig_imgs, raw: dict | None = None) -> list[Results]:
+        if raw is None:  # rows of an end-to-end export: boxes clipped in the graph, probabilities in extra columns
+            probs = [unflatten_mask_probs(p[:, 6:]) for p in preds]
+            preds = [p[:, :6] for p in preds]
+        else:
+            mask_model = find_mask_model(self.model, "YOLOMaskPredictor")
+            probs = mask_model.detection_mask_probs(
+                raw, [p[:, :4] for p in preds], [p[:, 5] for p in preds], img.shape[2:]
+            )
         return [
             self.construct_result(pred, prob, img, orig_img, img_path)
             for pred, prob, orig_img, img_path in zip(preds, probs, orig_imgs, self.batch[0])

@@ -1,5 +1,5 @@
-"""Shared fixtures: a tiny shapes dataset, a YOLO checkpoint Ultralytics' trainer really wrote, configs, the tiny
-comparison run, and helpers to kill a run for real.
+"""Shared fixtures: a tiny shapes dataset, YOLO and YOLO-mask checkpoints Ultralytics' trainer really wrote, configs,
+the tiny comparison run, and helpers to kill a run for real.
 
 Everything is generated or trained here, offline; nothing is downloaded.
 """
@@ -41,6 +41,7 @@ from yolo_mask_plugin.d2.config import build_cfg  # noqa: E402
 TEST_IMAGE_SIZE = 128
 YOLO_MASK_CLI = [sys.executable, "-m", "yolo_mask_plugin.apps.cli"]  # `yolo-mask` in a subprocess
 TINY = CompareBudget(imgsz=TEST_IMAGE_SIZE, yolo_epochs=1, yolo_batch=8, d2_iters=2, d2_batch=2, workers=0)
+TRAIN_ARGS = {"imgsz": TEST_IMAGE_SIZE, "batch": 8, "workers": 0, "device": "cpu", "seed": 0}  # Ultralytics trainer
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +61,32 @@ def yolo_checkpoint(shapes_root, tmp_path_factory) -> Path:
         shapes_root / "shapes-seg.yaml", tmp_path_factory.mktemp("ultralytics"), epochs=1,
         imgsz=TEST_IMAGE_SIZE, batch=8, workers=0, device="cpu", val=False,
     )
+
+
+@pytest.fixture(scope="session")
+def frozen_detector_run(shapes_root, yolo_checkpoint, tmp_path_factory):
+    """YOLO-mask fine-tuned from a detection checkpoint with the whole detector frozen (`freeze=` every layer)."""
+    import torch
+
+    from yolo_mask_plugin.adapters import YOLOMask
+    from yolo_mask_plugin.adapters.training import train_ultralytics
+
+    model = YOLOMask(str(yolo_checkpoint))
+    seen = {}
+
+    def on_train_start(trainer):
+        net = trainer.model
+        seen["mask_head"] = {k: v.clone() for k, v in net.mask_head.state_dict().items()}
+        seen["trainable"] = {n for n, p in net.named_parameters() if p.requires_grad}
+        seen["threads"] = torch.get_num_threads()
+
+    model.add_callback("on_train_start", on_train_start)
+    threads = torch.get_num_threads()
+    best = train_ultralytics(
+        model, shapes_root / "shapes-seg.yaml", tmp_path_factory.mktemp("yolo_mask"), "frozen",
+        epochs=3, freeze=len(model.model.model), optimizer="AdamW", lr0=0.005, warmup_epochs=0, **TRAIN_ARGS,
+    )
+    return SimpleNamespace(best=best, save_dir=best.parent.parent, seen=seen, threads=threads, model=model)
 
 
 def small_cfg(config_name: str, shapes_root: Path, output_dir: Path, *opts: str):

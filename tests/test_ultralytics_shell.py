@@ -31,36 +31,13 @@ from yolo_mask_plugin.apps.cli import build_parser
 from yolo_mask_plugin.d2.checkpoint import convert_ultralytics_checkpoint
 from yolo_mask_plugin.d2.config import build_cfg
 
-from .conftest import TEST_IMAGE_SIZE
+from .conftest import TEST_IMAGE_SIZE, TRAIN_ARGS
 from .same_predictions import assert_same_detections_and_masks, mask_ious, twins
-
-TRAIN_ARGS = {"imgsz": TEST_IMAGE_SIZE, "batch": 8, "workers": 0, "device": "cpu", "seed": 0}
 
 
 def _results_csv(save_dir: Path) -> list[dict[str, float]]:
     with open(save_dir / "results.csv") as f:
         return [{k.strip(): float(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-@pytest.fixture(scope="session")
-def frozen_detector_run(shapes_root, yolo_checkpoint, tmp_path_factory):
-    """YOLO-mask fine-tuned from a detection checkpoint with the whole detector frozen (`freeze=` every layer)."""
-    model = YOLOMask(str(yolo_checkpoint))
-    seen = {}
-
-    def on_train_start(trainer):
-        net = trainer.model
-        seen["mask_head"] = {k: v.clone() for k, v in net.mask_head.state_dict().items()}
-        seen["trainable"] = {n for n, p in net.named_parameters() if p.requires_grad}
-        seen["threads"] = torch.get_num_threads()
-
-    model.add_callback("on_train_start", on_train_start)
-    threads = torch.get_num_threads()
-    best = train_ultralytics(
-        model, shapes_root / "shapes-seg.yaml", tmp_path_factory.mktemp("yolo_mask"), "frozen",
-        epochs=3, freeze=len(model.model.model), optimizer="AdamW", lr0=0.005, warmup_epochs=0, **TRAIN_ARGS,
-    )
-    return SimpleNamespace(best=best, save_dir=best.parent.parent, seen=seen, threads=threads, model=model)
 
 
 def test_finetune_from_detection_checkpoint_trains_only_the_mask_head(frozen_detector_run, yolo_checkpoint):

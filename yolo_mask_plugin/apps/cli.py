@@ -1,5 +1,6 @@
-"""`yolo-mask`: data | train | eval | predict | convert | demo | compare.
+"""`yolo-mask`: data | train | eval | predict | convert | demo | compare | segment.
 
+`segment MODE key=value ...` is Ultralytics' `yolo` command line on the YOLO-mask model (`adapters/cli.py`).
 `train` and `eval` take exactly the arguments of Detectron2's `tools/train_net.py` (they are built from
 `default_argument_parser`) and run through `launch`, so `--num-gpus`, `--resume`, `--eval-only` and
 trailing overrides behave as Detectron2 users expect: `KEY VALUE` pairs for a yacs `.yaml` config, `key=value`
@@ -155,6 +156,12 @@ def _compare(args: argparse.Namespace) -> None:
     )
 
 
+def _segment(args: argparse.Namespace) -> None:
+    from yolo_mask_plugin.adapters.cli import run_yolo_cli
+
+    run_yolo_cli(args.mode, args.args)
+
+
 def _add_register_coco(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--register-coco", nargs=3, action="append", metavar=("NAME", "JSON", "IMAGE_DIR"), default=[],
@@ -237,6 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--speed-images", type=int, default=20, help="val images timed per model")
     compare.add_argument("--warmup-images", type=int, default=3)
     compare.add_argument("--grid-images", type=int, default=4, help="rows of the side-by-side image grid")
+
+    from yolo_mask_plugin.adapters.cli import MODES
+
+    segment = commands.add_parser(
+        "segment", help="Ultralytics' command line on YOLO-mask: `yolo segment MODE key=value ...` with YOLOMask",
+    )
+    segment.add_argument("mode", choices=MODES)
+    segment.add_argument("args", nargs=argparse.REMAINDER, metavar="key=value",
+                         help="Ultralytics' arguments: model=, data=, source=, imgsz=, format=, ... (train: mask=)")
     return parser
 
 
@@ -252,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         args.eval_only = True
     commands = {
         "data": _data, "train": _train, "eval": _train, "predict": _predict, "convert": _convert, "demo": _demo,
-        "compare": _compare,
+        "compare": _compare, "segment": _segment,
     }
     try:
         return commands[args.command](args) or 0

@@ -73,7 +73,7 @@ class RoIMaskBranch(nn.Module):
     ) -> list[torch.Tensor]:
         """Per image, (N_i, R, R) mask probabilities of each box (its class's map when not class-agnostic)."""
         probs = select_class(self(features, boxes), torch.cat(classes)).sigmoid()
-        return list(probs.split([len(b) for b in boxes]))
+        return list(probs.split([b.shape[0] for b in boxes]))  # .shape: traced as a size, not a constant
 
 
 def select_class(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:

@@ -42,11 +42,16 @@ class MultiLevelRoIAlign(nn.Module):
 
     def forward(self, features: list[torch.Tensor], boxes: list[torch.Tensor]) -> torch.Tensor:
         """Features (one (B, C, H_l, W_l) map per stride) and per-image xyxy boxes in input pixels ->
-        (sum N_i, C, K, K) pooled grids, in the order of the boxes."""
+        (sum N_i, C, K, K) pooled grids, in the order of the boxes.
+
+        Written without Python branches on the number of boxes (sizes come from `.shape`, every level is pooled
+        even when it has no box), so `torch.jit.trace` and the ONNX / OpenVINO exports of the end-to-end graph
+        keep the box count dynamic; eager results are unchanged.
+        """
         if len(features) != len(self.strides):
             raise ValueError(f"{len(features)} feature maps given, pooler built for strides {self.strides}")
         rois = boxes_to_rois(boxes)
-        pooled = features[0].new_zeros(len(rois), features[0].shape[1], self.output_size, self.output_size)
+        pooled = features[0].new_zeros((rois.shape[0], features[0].shape[1], self.output_size, self.output_size))
         levels = self.level_of(boxes)
         # Every level is pooled, also one without boxes (as Detectron2's ROIPooler does): each level's lateral
         # then gets a gradient, zero if no box chose it, in every step, which DDP without
