@@ -54,6 +54,18 @@ def branch_flops(width: int, detections: int) -> tuple[int, int]:
     return branch, detector
 
 
+def readme_table(result: dict) -> str:
+    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim)."""
+    widths = sorted({r["head_width"] for r in result["rows"]})
+    counts = sorted({r["detections"] for r in result["rows"]})
+    ratio = {(r["head_width"], r["detections"]): r["branch_over_detector"] for r in result["rows"]}
+    rows = ["| mask branch FLOPs / yolo11n FLOPs | " + " | ".join(f"{n} detections" for n in counts) + " |",
+            "|---|" + "---|" * len(counts)]
+    for width in widths:
+        rows.append(f"| {width}-wide head | " + " | ".join(f"{ratio[width, n]:.3f}x" for n in counts) + " |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--result", default="benchmarks/results/mask_head_cost.json")
@@ -68,6 +80,7 @@ def main() -> None:
     result = {"provenance": provenance(), "input": f"{SIZE}x{SIZE}", "yolo": "yolo11n", "rows": rows}
     Path(args.result).parent.mkdir(parents=True, exist_ok=True)
     Path(args.result).write_text(json.dumps(result, indent=2))
+    print(readme_table(result))
 
 
 if __name__ == "__main__":

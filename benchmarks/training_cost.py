@@ -114,6 +114,20 @@ def measure(family: str, data_yaml: str, batch: int, epochs: int, output: str) -
     }
 
 
+def readme_table(result: dict) -> str:
+    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim)."""
+    rows = ["| model | median step (s) | median data (s) | peak RSS over training (MB) |", "|---|---|---|---|"]
+    for name, label in (("yolo_mask", "YOLO-mask"), ("yolo_seg", "YOLO-seg")):
+        r = result[name]
+        rows.append(f"| {label} | {r['median_step_s']:.2f} | {r['median_data_s']:.2f} | {r['peak_rss_mb']:.0f} |")
+    ratios, goals = result["ratios"], result["goals"]
+    step, memory = ratios["step_yolo_mask_over_yolo_seg"], ratios["peak_memory_yolo_mask_over_yolo_seg"]
+    rows.append(f"| YOLO-mask / YOLO-seg | {step:.2f}x (goal <= {goals['step_ratio_at_most']}x: "
+                f"{'met' if step <= goals['step_ratio_at_most'] else 'missed'}) | | {memory:.2f}x (goal <= "
+                f"{goals['memory_ratio_at_most']}x: {'met' if memory <= goals['memory_ratio_at_most'] else 'missed'}) |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output-dir", default="output/bench_training_cost")
@@ -153,6 +167,7 @@ def main() -> None:
     Path(args.result).parent.mkdir(parents=True, exist_ok=True)
     Path(args.result).write_text(json.dumps(result, indent=2))
     print(json.dumps(result["ratios"], indent=2))
+    print(readme_table(result))
 
 
 if __name__ == "__main__":

@@ -1,48 +1,42 @@
-"""YOLO-mask (RoIAlign FCN mask head) vs stock Ultralytics YOLO-seg, on the embedded shapes dataset.
+"""YOLO-mask (RoIAlign FCN mask head) vs stock Ultralytics YOLO-seg on the embedded shapes dataset, over seeds.
 
-Both are trained here by Ultralytics' trainer with the same YOLO size, image size, epochs and recipe, then:
-  * accuracy: each model's own Ultralytics validator on the val split with `save_txt=True`, which switches
-    Ultralytics to its native-resolution mask path: predicted and ground-truth masks are compared at the full
-    input resolution (imgsz), not at the 1/4-resolution default; Box and Mask mAP50-95 / mAP50;
-  * latency (CPU, one process, same thread count): a 640x640 validation image, model forward + NMS (top 10
-    detections) + masks at 640x640, models interleaved, median and p90 of `--runs` after `--warmup` runs each:
-    YOLO detect alone (the same detector, no mask branch), YOLO-mask, YOLO-seg. Models are fused (Conv+BN) as
-    Ultralytics fuses them for inference.
-Finished training runs are reused (`<output>/<name>/finished.json`), so a rerun only measures. Mask head
-variants (`--mask-head pool_p2=true output_resolution=56`) train as their own run, `yolo_mask_<changes>`.
+Both are trained here by Ultralytics' trainer, once per seed, with the same YOLO size, image size, epochs, recipe
+and thread count (YOLO-mask: `YOLOMaskTrainer`; YOLO-seg: its stock `SegmentationTrainer` keeping every torch
+thread, `AllThreadsSegmentationTrainer`), then each is scored by its own Ultralytics validator with
+`save_txt=True`, which switches Ultralytics to its native-resolution path: predicted and ground-truth masks are
+compared at the input resolution (a plain `.val()` compares them at 1/4 of it). Box and Mask mAP50-95 / mAP50 per
+seed, their mean and sample standard deviation, and the paired YOLO-mask - YOLO-seg difference; a difference is
+called only where it exceeds the spread (every seed's difference on the same side of 0 and |mean| > 2 std).
+Training wall and CPU seconds of every run are recorded. Latency is measured in `benchmarks/inference_latency.py`.
 
-    python benchmarks/yolo_mask_vs_yolo_seg.py --output-dir output/bench_seg
+A finished run is reused only when its settings and the code fingerprint (`apps/runs.code_version`) match, so
+changed code retrains. Mask head variants (`--mask-head pool_p2=true output_resolution=56`) train as their own
+runs, `yolo_mask_<changes>`.
+
+    python benchmarks/yolo_mask_vs_yolo_seg.py --seeds 0 1 2 --epochs 40 --imgsz 192
 """
 from __future__ import annotations
 
 import argparse
 import json
-import platform
+import statistics
 from pathlib import Path
 
-import cv2
-import numpy as np
-import torch
-import ultralytics
 import yaml
 from ultralytics import YOLO
-from ultralytics.data.augment import LetterBox
 from ultralytics.nn.tasks import load_checkpoint, yaml_model_load
-from ultralytics.utils import nms, ops
 
 from yolo_mask_plugin.adapters import YOLOMask
 from yolo_mask_plugin.adapters.train import AllThreadsSegmentationTrainer
 from yolo_mask_plugin.adapters.training import train_ultralytics
 from yolo_mask_plugin.apps.demo import YOLO_TRAIN_ARGS
-from yolo_mask_plugin.apps.latency import interleaved_latency
-from yolo_mask_plugin.apps.runs import code_version, finish_run, finished_run, measured_cost, start_run
+from yolo_mask_plugin.apps.runs import code_version, finish_run, finished_run, measured_cost, provenance, start_run
 from yolo_mask_plugin.core.mask_branch import MASK_HEAD_DEFAULTS
-from yolo_mask_plugin.core.paste import paste_masks
 from yolo_mask_plugin.core.threads import kept_torch_threads
 from yolo_mask_plugin.data import default_shapes_root, generate_shapes_dataset
 
-LATENCY_SIZE = 640
-LATENCY_DETECTIONS = 10
+METRICS = {"mask_mAP50_95": "metrics/mAP50-95(M)", "mask_mAP50": "metrics/mAP50(M)",
+           "box_mAP50_95": "metrics/mAP50-95(B)", "box_mAP50": "metrics/mAP50(B)"}
 
 
 def train_once(name: str, model_factory, model_file: str, data_yaml: Path, output_dir: Path, args: dict) -> dict:
@@ -83,58 +77,54 @@ def _key_value(text: str) -> tuple[str, object]:
 
 
 def accuracy(model, data_yaml: Path, imgsz: int, output_dir: Path, name: str) -> dict:
-    metrics = model.val(
-        data=str(data_yaml), imgsz=imgsz, batch=8, device="cpu", plots=False, save_txt=True,
-        project=str(output_dir), name=f"{name}_val", exist_ok=True, verbose=False,
-    )
-    r = metrics.results_dict
-    return {
-        "mask_mAP50_95": r["metrics/mAP50-95(M)"], "mask_mAP50": r["metrics/mAP50(M)"],
-        "box_mAP50_95": r["metrics/mAP50-95(B)"], "box_mAP50": r["metrics/mAP50(B)"],
+    """Ultralytics' own validator at native mask resolution (`save_txt=True`)."""
+    with kept_torch_threads():  # Ultralytics' CPU validation would leave cpu_count - 1 threads
+        metrics = model.val(
+            data=str(data_yaml), imgsz=imgsz, batch=8, device="cpu", plots=False, save_txt=True,
+            project=str(output_dir), name=f"{name}_val", exist_ok=True, verbose=False,
+        )
+    return {key: float(metrics.results_dict[theirs]) for key, theirs in METRICS.items()}
+
+
+def spread(values: list[float]) -> dict:
+    """Mean, sample standard deviation, min and max."""
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values), "n": len(values)}
+
+
+def summarize(per_seed: dict[int, dict]) -> dict:
+    """Per model and metric the spread over seeds; per metric the paired difference YOLO-mask - YOLO-seg and
+    whether it exceeds the spread (same sign at every seed and |mean| > 2 std of the differences)."""
+    seeds = sorted(per_seed)
+    models = list(per_seed[seeds[0]]["accuracy"])
+    summary = {
+        "accuracy": {m: {k: spread([per_seed[s]["accuracy"][m][k] for s in seeds]) for k in METRICS} for m in models},
+        "train_wall_s": {m: spread([per_seed[s]["train_cost"][m]["wall_s"] for s in seeds]) for m in models},
+        "difference": {},
     }
+    for key in METRICS:
+        diffs = [per_seed[s]["accuracy"]["yolo_mask"][key] - per_seed[s]["accuracy"]["yolo_seg"][key] for s in seeds]
+        d = spread(diffs)
+        d["exceeds_spread"] = len(diffs) >= 3 and (min(diffs) > 0 or max(diffs) < 0) and abs(d["mean"]) > 2 * d["std"]
+        summary["difference"][key] = d
+    return summary
 
 
-def latency_input(image_path: Path) -> torch.Tensor:
-    image = LetterBox((LATENCY_SIZE, LATENCY_SIZE), auto=False)(image=cv2.imread(str(image_path)))
-    return torch.from_numpy(np.ascontiguousarray(image[..., ::-1].transpose(2, 0, 1))).float()[None] / 255
-
-
-def top_detections(outputs: torch.Tensor, nc: int) -> torch.Tensor:
-    return nms.non_max_suppression(outputs, 0.0, 0.7, nc=nc, max_det=LATENCY_DETECTIONS)[0]
-
-
-def run_detect(model, x):
-    outputs, _ = model(x)
-    return top_detections(outputs, 0)
-
-
-def run_yolo_mask(model, x):
-    outputs, raw = model(x)
-    det = top_detections(outputs, 0)
-    probs = model.detection_mask_probs(raw, [det[:, :4]], [det[:, 5]], tuple(x.shape[2:]))[0]
-    return paste_masks(probs, det[:, :4], tuple(x.shape[2:]))
-
-
-def run_yolo_seg(model, x):
-    outputs, raw = model(x)
-    proto = raw["proto"] if isinstance(raw, dict) else raw[1]
-    det = top_detections(outputs, len(model.names))
-    return ops.process_mask(proto[0], det[:, 6:], det[:, :4], x.shape[2:], upsample=True)
-
-
-def latency(runs: dict, x: torch.Tensor, warmup: int, repeats: int) -> dict:
-    """Every run on the same input, interleaved (apps/latency.py), after checking each keeps the fixed count."""
-    with torch.inference_mode():
-        for name, run in runs.items():
-            count = len(run(x))
-            if count != LATENCY_DETECTIONS:
-                raise RuntimeError(f"{name} gave {count} detections, the benchmark needs {LATENCY_DETECTIONS}")
-    return interleaved_latency(runs, [x] * (warmup + repeats), warmup)
-
-
-def fused(best: Path):
-    model, _ = load_checkpoint(best)
-    return model.float().fuse().eval()
+def readme_table(result: dict) -> str:
+    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim)."""
+    acc, n = result["summary"]["accuracy"], len(result["provenance"]["seeds"])
+    rows = ["| model | mask mAP50-95 | mask mAP50 | box mAP50-95 | box mAP50 | train min (wall) |",
+            "|---|---|---|---|---|---|"]
+    labels = {"yolo_mask": "YOLO-mask (yolo11n + RoIAlign FCN head)", "yolo_seg": "YOLO-seg (yolo11n-seg)"}
+    for name, label in labels.items():
+        cells = [f"{100 * acc[name][k]['mean']:.1f} ± {100 * acc[name][k]['std']:.1f}" for k in METRICS]
+        wall = result["summary"]["train_wall_s"][name]
+        rows.append(f"| {label}, {n} seeds | {' | '.join(cells)} | {wall['mean'] / 60:.1f} ± {wall['std'] / 60:.1f} |")
+    diff = result["summary"]["difference"]
+    cells = [f"{100 * diff[k]['mean']:+.1f} ± {100 * diff[k]['std']:.1f}{'' if diff[k]['exceeds_spread'] else ' (within spread)'}"
+             for k in METRICS]
+    rows.append(f"| difference, paired by seed | {' | '.join(cells)} | |")
+    return "\n".join(rows)
 
 
 def main() -> None:
@@ -142,10 +132,9 @@ def main() -> None:
     parser.add_argument("--output-dir", default="output/bench_yolo_mask_vs_yolo_seg")
     parser.add_argument("--data-root", default=None, help="shapes dataset folder (generated if missing)")
     parser.add_argument("--yolo", default="yolo11n", help="YOLO size: <name>.yaml and <name>-seg.yaml")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=YOLO_TRAIN_ARGS["epochs"])
     parser.add_argument("--imgsz", type=int, default=YOLO_TRAIN_ARGS["imgsz"])
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--mask-head", nargs="*", default=[], metavar="KEY=VALUE",
                         help="mask_head settings of the YOLO-mask model (see MASK_HEAD_DEFAULTS)")
     parser.add_argument("--result", default="benchmarks/results/yolo_mask_vs_yolo_seg.json")
@@ -154,50 +143,37 @@ def main() -> None:
     output_dir = Path(args.output_dir).absolute()
     data_root = generate_shapes_dataset(Path(args.data_root or default_shapes_root()).absolute())
     data_yaml = data_root / "shapes-seg.yaml"
-    train_args = {
-        **{k: v for k, v in YOLO_TRAIN_ARGS.items() if k != "model"}, "epochs": args.epochs, "imgsz": args.imgsz,
-    }
     mask_model_file, mask_run = mask_model_yaml(args.yolo, args.mask_head, output_dir)
-    records = {
-        "yolo_mask": train_once(mask_run, YOLOMask, mask_model_file, data_yaml, output_dir, train_args),
-        "yolo_seg": train_once("yolo_seg", YOLO, f"{args.yolo}-seg.yaml", data_yaml, output_dir, train_args),
-    }
-    runs = {name: Path(r["weights"]) for name, r in records.items()}
-    with kept_torch_threads():  # Ultralytics' CPU validation would leave cpu_count - 1 threads
-        accuracies = {
-            "yolo_mask": accuracy(YOLOMask(runs["yolo_mask"]), data_yaml, args.imgsz, output_dir, mask_run),
-            "yolo_seg": accuracy(YOLO(runs["yolo_seg"]), data_yaml, args.imgsz, output_dir, "yolo_seg"),
-        }
-    result = {
-        "dataset": str(data_root), "train_args": train_args, "yolo": args.yolo,
-        "mask_head": dict(load_checkpoint(runs["yolo_mask"])[0].mask_head.spec),
-        "train_cost": {n: r["cost"] for n, r in records.items()},
-        "accuracy": accuracies,
-    }
-    image = sorted((data_root / "images" / "val").iterdir())[0]
-    mask_model, seg_model = fused(runs["yolo_mask"]), fused(runs["yolo_seg"])
-    timings = latency(
-        {
-            "yolo_detect": lambda x: run_detect(mask_model, x),  # the same detector, its mask branch never runs
-            "yolo_mask": lambda x: run_yolo_mask(mask_model, x),
-            "yolo_seg": lambda x: run_yolo_seg(seg_model, x),
-        },
-        latency_input(image), args.warmup, args.runs,
-    )
-    result["latency"] = {
-        "input": f"{LATENCY_SIZE}x{LATENCY_SIZE}, {LATENCY_DETECTIONS} detections, masks at input resolution",
-        "threads": torch.get_num_threads(), "runs": args.runs, "warmup": args.warmup, "ms": timings,
-        "yolo_mask_over_detect": timings["yolo_mask"]["median_ms"] / timings["yolo_detect"]["median_ms"],
-        "yolo_mask_over_yolo_seg": timings["yolo_mask"]["median_ms"] / timings["yolo_seg"]["median_ms"],
-    }
-    result["machine"] = {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
-                         "ultralytics": ultralytics.__version__}
-    acc = result["accuracy"]
-    result["mask_mAP50_95_gain_points"] = 100 * (acc["yolo_mask"]["mask_mAP50_95"] - acc["yolo_seg"]["mask_mAP50_95"])
+    result = {"provenance": provenance(args.seeds), "dataset": str(data_root), "yolo": args.yolo, "per_seed": {}}
     out = Path(args.result)
     out.parent.mkdir(parents=True, exist_ok=True)
+    for seed in args.seeds:
+        train_args = {**{k: v for k, v in YOLO_TRAIN_ARGS.items() if k != "model"}, "epochs": args.epochs,
+                      "imgsz": args.imgsz, "seed": seed}
+        records = {
+            "yolo_mask": train_once(f"{mask_run}_seed{seed}", YOLOMask, mask_model_file, data_yaml, output_dir,
+                                    train_args),
+            "yolo_seg": train_once(f"yolo_seg_seed{seed}", YOLO, f"{args.yolo}-seg.yaml", data_yaml, output_dir,
+                                   train_args),
+        }
+        weights = {name: Path(r["weights"]) for name, r in records.items()}
+        result["train_args"] = {k: v for k, v in train_args.items() if k != "seed"}
+        result["mask_head"] = dict(load_checkpoint(weights["yolo_mask"])[0].mask_head.spec)
+        result["per_seed"][seed] = {
+            "train_cost": {name: r["cost"] for name, r in records.items()},
+            "weights": {name: str(w) for name, w in weights.items()},
+            "accuracy": {
+                "yolo_mask": accuracy(YOLOMask(weights["yolo_mask"]), data_yaml, args.imgsz, output_dir,
+                                      f"{mask_run}_seed{seed}"),
+                "yolo_seg": accuracy(YOLO(weights["yolo_seg"]), data_yaml, args.imgsz, output_dir,
+                                     f"yolo_seg_seed{seed}"),
+            },
+        }
+        out.write_text(json.dumps(result, indent=2))  # a seed finished is never lost
+    result["summary"] = summarize(result["per_seed"])
     out.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    print(json.dumps(result["summary"], indent=2))
+    print(readme_table(result))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,10 @@ from yolo_mask_plugin.d2.config import build_cfg  # noqa: E402
 
 TEST_IMAGE_SIZE = 128
 YOLO_MASK_CLI = [sys.executable, "-m", "yolo_mask_plugin.apps.cli"]  # `yolo-mask` in a subprocess
-TINY = CompareBudget(imgsz=TEST_IMAGE_SIZE, yolo_epochs=1, yolo_batch=8, d2_iters=2, d2_batch=2, workers=0)
+TINY = CompareBudget(imgsz=TEST_IMAGE_SIZE, yolo_epochs=2, yolo_batch=8, d2_iters=2, d2_batch=2, workers=0)
+# Every box a barely trained model keeps: so that every model has predictions the evaluators can disagree on.
+TINY_SCORE_THRESHOLD = 0.0
+TINY_PASS_THROUGH = {"d2": 64, "box": 5.0}  # --d2-opts MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE 64, --yolo-args box=5.0
 TRAIN_ARGS = {"imgsz": TEST_IMAGE_SIZE, "batch": 8, "workers": 0, "device": "cpu", "seed": 0}  # Ultralytics trainer
 
 
@@ -172,7 +175,7 @@ def mask_rcnn_checkpoint(tmp_path_factory) -> Path:
     from detectron2.layers import FrozenBatchNorm2d
     from detectron2.modeling import build_model
 
-    from yolo_mask_plugin.apps.compare.run import MASK_RCNN_CONFIG
+    from yolo_mask_plugin.apps.compare.models import MASK_RCNN_CONFIG
 
     cfg = build_cfg(MASK_RCNN_CONFIG, ["MODEL.DEVICE", "cpu", "MODEL.ROI_HEADS.NUM_CLASSES", "4"])
     model = build_model(cfg).eval()
@@ -206,6 +209,9 @@ def killed_tiny_run(user_coco, yolo_checkpoint, mask_rcnn_checkpoint, tmp_path_f
         "--imgsz", str(TINY.imgsz), "--yolo-epochs", str(TINY.yolo_epochs), "--yolo-batch", str(TINY.yolo_batch),
         "--iters", str(TINY.d2_iters), "--d2-batch", str(TINY.d2_batch), "--workers", str(TINY.workers),
         "--yolo-weights", str(yolo_checkpoint), "--mask-rcnn-weights", str(mask_rcnn_checkpoint),
+        "--score-threshold", str(TINY_SCORE_THRESHOLD),
+        "--d2-opts", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", str(TINY_PASS_THROUGH["d2"]),
+        "--yolo-args", f"box={TINY_PASS_THROUGH['box']}",
     ]
     log = output / "killed.log"
     first, second = "yolo_mask", "yolo_seg"  # the order `train_models` trains them in
@@ -226,7 +232,9 @@ def tiny_run(killed_tiny_run, user_coco, yolo_checkpoint, mask_rcnn_checkpoint) 
     output = killed_tiny_run.output
     results = run_compare(
         output, *user_compare_splits(user_coco), budget=TINY, yolo_weights=str(yolo_checkpoint),
-        mask_rcnn_weights=str(mask_rcnn_checkpoint), speed_images=4, warmup_images=1, grid_images=2,
+        mask_rcnn_weights=str(mask_rcnn_checkpoint), score_threshold=TINY_SCORE_THRESHOLD, speed_images=4,
+        warmup_images=1, grid_images=2, d2_opts=["MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", str(TINY_PASS_THROUGH["d2"])],
+        yolo_args={"box": TINY_PASS_THROUGH["box"]},
     )
     return output, results
 

@@ -26,10 +26,18 @@ from yolo_mask_plugin.apps.cli import build_parser
 from yolo_mask_plugin.apps.compare import MODEL_LABELS, CompareBudget, prepare_dataset, run_compare
 from yolo_mask_plugin.apps.compare import evaluate
 from yolo_mask_plugin.apps.compare.dataset import COMPARE_VAL
-from yolo_mask_plugin.apps.compare.run import train_models
+from yolo_mask_plugin.apps.compare.models import ModelChoice, train_models
 from yolo_mask_plugin.core.errors import InvalidInputError
+from yolo_mask_plugin.d2.config import build_cfg
 
-from .conftest import TEST_IMAGE_SIZE, TINY, compare_splits, user_compare_splits
+from .conftest import (
+    TEST_IMAGE_SIZE,
+    TINY,
+    TINY_PASS_THROUGH,
+    TINY_SCORE_THRESHOLD,
+    compare_splits,
+    user_compare_splits,
+)
 
 
 def _copy_dataset(shapes_root: Path, tmp_path: Path) -> Path:
@@ -145,16 +153,13 @@ def test_no_predictions_score_zero(val_setup):
     ours, d2, ultralytics = _score(gt, records, empty, dataset.category_ids)
     assert ours["segm"]["AP"] == 0.0 and ultralytics["segm"]["mAP50_95"] == 0.0
     assert d2["segm"]["AP"] is None  # Detectron2 reports NaN when there is nothing to score
-
-
-def _boundary_band(mask: np.ndarray, ratio: float) -> np.ndarray:
-    """The mask's inner boundary band, as the Boundary IoU paper's reference code computes it (`mask_to_boundary`):
-    the mask minus its erosion by `ratio` of the image diagonal (at least 1 px), outside the image counted empty."""
-    h, w = mask.shape
-    dilation = max(int(round(ratio * np.sqrt(h * h + w * w))), 1)
-    padded = cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    eroded = cv2.erode(padded, np.ones((3, 3), np.uint8), iterations=dilation)[1 : h + 1, 1 : w + 1]
-    return mask - eroded
+    # an area range without ground truth says None with predictions or without: the same keys as a perfect run's
+    perfect = evaluate.coco_metrics(gt, [
+        {"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0,
+         "segmentation": gt.annToRLE(a)} for a in gt.loadAnns(gt.getAnnIds()) if not a.get("iscrowd", 0)])
+    for iou_type in evaluate.IOU_TYPES:
+        assert {m for m, v in ours[iou_type].items() if v is None} == {m for m, v in perfect[iou_type].items() if v is None}
+        assert all(v == 0.0 for v in ours[iou_type].values() if v is not None)
 
 
 def test_boundary_iou_equals_a_direct_computation(user_coco):
@@ -190,7 +195,7 @@ def test_boundary_iou_equals_a_direct_computation(user_coco):
                 if g["iscrowd"]:
                     continue
                 p, t = masks[d["id"]], gt.annToMask(g)
-                bp, bt = (_boundary_band(m, evaluate.BOUNDARY_DILATION_RATIO) for m in (p, t))
+                bp, bt = (evaluate.boundary_band(m) for m in (p, t))  # the paper's reference definition
                 direct = min((p & t).sum() / (p | t).sum(), (bp & bt).sum() / max((bp | bt).sum(), 1))
                 assert ious[i][j] == pytest.approx(direct, abs=1e-6), (image_id, cat_id, i, j)
                 checked += 1
@@ -303,7 +308,8 @@ def test_tiny_run_writes_every_report_file(tiny_run):
     report = (output / "report.md").read_text()
     for label in MODEL_LABELS.values():
         assert f"| {label} |" in report
-    for section in ("## Evaluator cross-check", "## How it was run", "## Fairness rules", "## Machine and versions"):
+    for section in ("## Accuracy against training compute", "## Boundary quality", "## Evaluator cross-check",
+                    "## How it was run", "## Fairness rules", "## Machine and versions"):
         assert section in report
     assert set(results["models"]) == set(MODEL_LABELS)
     for name, model in results["models"].items():
@@ -318,9 +324,95 @@ def test_tiny_run_writes_every_report_file(tiny_run):
     assert results["models"]["mask_rcnn"]["speed"]["ratio_to_reference"] == 1.0
     # the R50 models are bigger than the YOLO-n ones; the YOLO-mask head adds little to the detector
     assert results["models"]["mask_rcnn"]["params"] > 10 * results["models"]["yolo_mask"]["params"]
-    for png, min_width in (("speed_accuracy.png", 400), ("image_grid.png", 5 * 200)):
+    for png, min_width in (("speed_accuracy.png", 400), ("image_grid.png", 5 * 200),
+                           ("accuracy_vs_minutes.png", 800), ("worst_boundaries.png", 200)):
         with Image.open(output / png) as image:
             assert image.width >= min_width
+
+
+def test_tiny_run_curves_boundary_ap_and_equal_minutes(tiny_run):
+    """Every trained model scored at >= 2 snapshots in training order, the last one its final scores; Boundary AP per
+    class and size for every model; the AP of each at the minutes all reached."""
+    _, results = tiny_run
+    for name, model in results["models"].items():
+        points = model["curve"]
+        assert len(points) >= 2, name
+        assert [p["wall_min"] for p in points] == sorted(p["wall_min"] for p in points)
+        assert points[-1]["segm_AP"] == model["accuracy"]["segm"]["AP"]
+        assert points[-1]["wall_min"] == pytest.approx(model["train"]["wall_s"] / 60, abs=0.01)
+        boundary = model["accuracy"]["boundary"]
+        assert set(METRICS_AND_CLASSES) <= set(boundary) | set(boundary["per_class"])
+        assert boundary["AP"] <= model["accuracy"]["segm"]["AP"] + 1e-6  # min(mask IoU, Boundary IoU) <= mask IoU
+        assert all("boundary_iou" in w for w in model["worst_boundaries"])
+    for axis in ("wall_min", "cpu_min"):
+        equal = results["equal_minutes"][axis]
+        assert equal["minutes"] == min(m["curve"][-1][axis] for m in results["models"].values())
+        assert set(equal["segm_AP"]) == set(results["models"])
+
+
+METRICS_AND_CLASSES = (*evaluate.METRICS, "ring", "blob", "bar")
+
+
+def test_tiny_run_passes_options_through_to_both_frameworks(tiny_run):
+    """`--d2-opts` and `--yolo-args` reach every model of their framework unchanged, and the report's recipes."""
+    output, results = tiny_run
+    for name in ("mask_rcnn", "yolo_mask_two_branch", "yolo_mask_d2"):
+        assert f"BATCH_SIZE_PER_IMAGE: {TINY_PASS_THROUGH['d2']}" in (output / "models" / name / "config.yaml").read_text()
+        assert f"MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE {TINY_PASS_THROUGH['d2']}" in results["models"][name]["recipe"]
+    for name in ("yolo_mask", "yolo_seg"):
+        assert f"box: {TINY_PASS_THROUGH['box']}" in (output / "models" / name / "args.yaml").read_text()
+        assert f"'box': {TINY_PASS_THROUGH['box']}" in results["models"][name]["recipe"]
+
+
+def test_a_subset_scored_from_given_weights_trains_nothing(tiny_run, user_coco, tmp_path):
+    """`--models yolo_mask,mask_rcnn --weights ...`: only those two, scored from the tiny run's weights as they
+    are: the same AP as in the tiny run, no training, no curve."""
+    output, results = tiny_run
+    given = {name: results["models"][name]["train"]["weights"] for name in ("yolo_mask", "mask_rcnn")}
+    subset = run_compare(
+        tmp_path / "subset", *user_compare_splits(user_coco), budget=TINY, models=["yolo_mask", "mask_rcnn"],
+        weights=given, score_threshold=TINY_SCORE_THRESHOLD, speed_images=2, warmup_images=1, grid_images=1,
+    )
+    assert list(subset["models"]) == ["yolo_mask", "mask_rcnn"]
+    assert not (tmp_path / "subset" / "models" / "yolo_mask").exists()  # nothing trained
+    for name in given:
+        assert subset["models"][name]["curve"] == [] and subset["models"][name]["train"]["budget"].startswith("given")
+        for iou_type in evaluate.IOU_TYPES:
+            assert subset["models"][name]["accuracy"][iou_type] == results["models"][name]["accuracy"][iou_type]
+
+
+def test_given_resnet_weights_pick_their_norm_layers(mask_rcnn_checkpoint, tmp_path):
+    """Finished Mask R-CNN weights are scored with the norm layers they hold: FrozenBN statistics (a pretrained
+    start) or GN (the scratch recipe), whatever --mask-rcnn-weights says for training."""
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.modeling import build_model
+
+    from yolo_mask_plugin.apps.compare.models import MASK_RCNN_CONFIG, SCRATCH_OPTS, _has_frozen_bn
+
+    assert _has_frozen_bn(str(mask_rcnn_checkpoint))
+    scratch = build_model(build_cfg(MASK_RCNN_CONFIG, [*SCRATCH_OPTS, "MODEL.DEVICE", "cpu"]))
+    DetectionCheckpointer(scratch, save_dir=str(tmp_path)).save("gn")
+    assert not _has_frozen_bn(str(tmp_path / "gn.pth"))
+
+
+@pytest.mark.parametrize("models, weights, message", [
+    (["mask_rcnn", "faster_rcnn"], {}, "--models mask_rcnn,faster_rcnn: choose among"),
+    (["yolo_seg"], {"mask_rcnn": __file__}, "--weights names models that are not compared"),
+    (["yolo_seg"], {"yolo_seg": "/nope.pt"}, "--weights yolo_seg= '/nope.pt' does not exist"),
+])
+def test_bad_model_choices_fail_before_training(models, weights, message, tmp_path):
+    with pytest.raises(InvalidInputError if "exist" not in message else FileNotFoundError, match=message):
+        run_compare(tmp_path / "c", models=models, weights=weights)
+    assert not (tmp_path / "c" / "models").exists()
+
+
+def test_unknown_pass_through_options_fail_before_training(shapes_root, tmp_path):
+    with pytest.raises(InvalidInputError, match="--yolo-args.*not_a_key"):
+        run_compare(tmp_path / "a", *compare_splits(shapes_root), yolo_args={"not_a_key": 1})
+    with pytest.raises(KeyError, match="MODEL.NOT_A_KEY"):  # before the Ultralytics models train
+        run_compare(tmp_path / "b", *compare_splits(shapes_root), budget=CompareBudget(imgsz=TEST_IMAGE_SIZE),
+                    d2_opts=["MODEL.NOT_A_KEY", "1"])
+    assert not (tmp_path / "a" / "models").exists() and not any((tmp_path / "b" / "models").glob("*/finished.json"))
 
 
 def test_tiny_run_cross_check_agrees(tiny_run):
@@ -370,7 +462,10 @@ def test_rerun_reuses_finished_models(tiny_run, user_coco, yolo_checkpoint, mask
     dataset = prepare_dataset(*user_compare_splits(user_coco), output / "data")
     weights = {n: Path(m["train"]["weights"]) for n, m in results["models"].items()}
     stamps = {n: p.stat().st_mtime_ns for n, p in weights.items()}
-    again = train_models(dataset, TINY, output / "models", "yolo11n", str(yolo_checkpoint), str(mask_rcnn_checkpoint))
+    choice = ModelChoice(yolo_weights=str(yolo_checkpoint), mask_rcnn_weights=str(mask_rcnn_checkpoint),
+                         d2_opts=["MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", str(TINY_PASS_THROUGH["d2"])],
+                         yolo_args={"box": TINY_PASS_THROUGH["box"]})
+    again = train_models(dataset, TINY, output / "models", choice)
     assert {n: Path(m["record"]["weights"]) for n, m in again.items()} == weights
     assert {n: p.stat().st_mtime_ns for n, p in weights.items()} == stamps
 
@@ -386,3 +481,31 @@ def test_unfinished_run_resumes_only_with_the_same_settings(tmp_path):
     assert (run / "last_checkpoint").is_file()
     _start(run, {"opts": ["SOLVER.MAX_ITER", "80"]})
     assert not (run / "last_checkpoint").exists()
+
+
+@pytest.mark.parametrize("framework", ["detectron2", "ultralytics"])
+def test_a_minutes_budget_stops_training_in_time(framework, small_shapes_root, tmp_path):
+    """`--minutes`: Ultralytics' own `time=` (it fits its epochs to the time) and a batch-end stop, a hook stopping
+    Detectron2's DefaultTrainer; both end within 10% of the budget (their clocks start once the trainer is set up
+    and end with the last training step), with the final weights as the last snapshot."""
+    from yolo_mask_plugin.apps.compare.training import train_detectron2, train_ultralytics_model
+
+    minutes = 0.4
+    train, _ = compare_splits(small_shapes_root)
+    if framework == "ultralytics":
+        data_yaml = small_shapes_root / "shapes-seg.yaml"
+        args = {"epochs": 1000, "imgsz": TEST_IMAGE_SIZE, "batch": 8, "workers": 0, "device": "cpu", "val": False}
+        record = train_ultralytics_model(tmp_path / "yolo", "yolo_mask", "yolo11n.yaml", None, data_yaml, args, minutes)
+    else:
+        from yolo_mask_plugin.d2.datasets import register_coco_dataset
+
+        register_coco_dataset("minutes_train", train.json_file, train.image_dir)
+        opts = ["DATASETS.TRAIN", "('minutes_train',)", "DATASETS.TEST", "()", "MODEL.ROI_HEADS.NUM_CLASSES", "4",
+                "MODEL.DEVICE", "cpu", "MODEL.YOLO.WEIGHTS", "yolo11n.yaml", "MODEL.YOLO.FREEZE", "False",
+                "SOLVER.MAX_ITER", "100000", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.CHECKPOINT_PERIOD", "10",
+                "INPUT.MIN_SIZE_TRAIN", f"({TEST_IMAGE_SIZE},)", "INPUT.MAX_SIZE_TRAIN", str(TEST_IMAGE_SIZE),
+                "DATALOADER.NUM_WORKERS", "0", "TEST.EVAL_PERIOD", "0"]
+        record = train_detectron2(tmp_path / "d2", "yolo_mask_ultralytics.yaml", opts, minutes)
+    spent = record["cost"]["wall_s"] / 60
+    assert abs(spent - minutes) <= 0.1 * minutes, spent
+    assert len(record["snapshots"]) >= 2 and record["snapshots"][-1]["weights"] == record["weights"]

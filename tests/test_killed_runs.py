@@ -18,7 +18,7 @@ from tests.test_ultralytics_shell import TRAIN_ARGS, _results_csv
 from yolo_mask_plugin.adapters import YOLOMask
 from yolo_mask_plugin.adapters.training import train_ultralytics
 from yolo_mask_plugin.apps.cli import main as cli_main
-from yolo_mask_plugin.apps.compare.run import MODEL_LABELS
+from yolo_mask_plugin.apps.compare.models import MODEL_LABELS
 from yolo_mask_plugin.apps.runs import FINISHED
 from yolo_mask_plugin.d2 import register_shapes_dataset
 

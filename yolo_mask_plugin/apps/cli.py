@@ -22,6 +22,7 @@ warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", ca
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 import torch  # noqa: E402
+import yaml  # noqa: E402
 from detectron2.engine import default_argument_parser, launch  # noqa: E402
 
 from yolo_mask_plugin.apps import train_net  # noqa: E402
@@ -147,13 +148,24 @@ def _compare(args: argparse.Namespace) -> None:
     val = CocoSplit(args.val_json, args.val_images) if all(splits) else None
     budget = CompareBudget(
         imgsz=args.imgsz, yolo_epochs=args.yolo_epochs, yolo_batch=args.yolo_batch, d2_iters=args.iters,
-        d2_batch=args.d2_batch, seed=args.seed, workers=args.workers,
+        d2_batch=args.d2_batch, seed=args.seed, workers=args.workers, minutes=args.minutes,
     )
     run_compare(
         args.output_dir, train, val, budget, yolo=args.yolo, yolo_weights=args.yolo_weights,
-        mask_rcnn_weights=args.mask_rcnn_weights, speed_images=args.speed_images, warmup_images=args.warmup_images,
+        mask_rcnn_weights=args.mask_rcnn_weights, models=args.models.split(","),
+        weights=_key_values(args.weights, "--weights"), d2_opts=args.d2_opts,
+        yolo_args={k: yaml.safe_load(v) for k, v in _key_values(args.yolo_args, "--yolo-args").items()},
+        score_threshold=args.score_threshold, speed_images=args.speed_images, warmup_images=args.warmup_images,
         grid_images=args.grid_images,
     )
+
+
+def _key_values(items: list[str], flag: str) -> dict[str, str]:
+    """`key=value` items as a dict; anything else is an input error naming the flag."""
+    bad = [item for item in items if "=" not in item or not item.split("=", 1)[0]]
+    if bad:
+        raise InvalidInputError(f"{flag} takes key=value items, got {bad}")
+    return dict(item.split("=", 1) for item in items)
 
 
 def _segment(args: argparse.Namespace) -> None:
@@ -220,11 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--yolo-epochs", type=int, default=None, help="Ultralytics epochs (default: the demo's)")
     demo.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="Detectron2 config KEY VALUE pairs")
 
-    from yolo_mask_plugin.apps.compare.run import CompareBudget
+    from yolo_mask_plugin.apps.compare.models import MODEL_LABELS, CompareBudget
+    from yolo_mask_plugin.apps.compare.predictors import SCORE_THRESHOLD
 
     defaults = CompareBudget()
     compare = commands.add_parser(
-        "compare", help="Mask R-CNN vs YOLO-mask (two designs) vs YOLO-seg on one dataset: one evaluator, one report",
+        "compare", help="Mask R-CNN vs YOLO-mask vs YOLO-seg on one dataset: one evaluator, curves, one report",
     )
     compare.add_argument("--output-dir", default="output/compare", help="runs, report.md, results.json, PNGs")
     compare.add_argument("--train-json", help="COCO instances json of the train split (default: embedded shapes)")
@@ -241,6 +254,17 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--yolo", default="yolo11n", help="YOLO size: <yolo>.yaml and <yolo>-seg.yaml")
     compare.add_argument("--yolo-weights", help="pretrained YOLO .pt both YOLO models start from")
     compare.add_argument("--mask-rcnn-weights", help="pretrained Detectron2 weights (.pkl/.pth) both ResNets start from")
+    compare.add_argument("--models", default=",".join(MODEL_LABELS),
+                         help=f"comma-separated subset of {','.join(MODEL_LABELS)}")
+    compare.add_argument("--weights", nargs="+", default=[], metavar="MODEL=PATH",
+                         help="finished weights of a model, scored without training (e.g. yolo_mask=best.pt)")
+    compare.add_argument("--minutes", type=float, help="also stop each model after this many minutes of training")
+    compare.add_argument("--d2-opts", nargs="+", default=[], metavar="KEY VALUE",
+                         help="Detectron2 config overrides for every Detectron2 model, after the comparison's own")
+    compare.add_argument("--yolo-args", nargs="+", default=[], metavar="KEY=VALUE",
+                         help="Ultralytics train arguments for both Ultralytics models, after the recipe")
+    compare.add_argument("--score-threshold", type=float, default=SCORE_THRESHOLD,
+                         help="detections scored by the evaluator: score at least this (Detectron2's default 0.05)")
     compare.add_argument("--speed-images", type=int, default=20, help="val images timed per model")
     compare.add_argument("--warmup-images", type=int, default=3)
     compare.add_argument("--grid-images", type=int, default=4, help="rows of the side-by-side image grid")

@@ -91,18 +91,33 @@ def _version(module: str) -> str | None:
         return None
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (data-loader workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class CostClock:
+    """Wall and CPU seconds since it was made, plus what an earlier part of the same run had spent (`offset`)."""
+
+    def __init__(self, offset: dict | None = None):
+        self.offset = {"wall_s": 0.0, "cpu_s": 0.0, **(offset or {})}
+        self._wall0, self._cpu0 = time.perf_counter(), _cpu_seconds()
+
+    def read(self) -> dict:
+        return {
+            "wall_s": round(self.offset["wall_s"] + time.perf_counter() - self._wall0, 1),
+            "cpu_s": round(self.offset["cpu_s"] + _cpu_seconds() - self._cpu0, 1),
+        }
+
+
 @contextmanager
 def measured_cost() -> Iterator[dict]:
     """Wall and CPU seconds of the block; CPU includes finished child processes (data-loader workers)."""
-
-    def cpu() -> float:
-        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
     cost: dict = {}
-    wall0, cpu0 = time.perf_counter(), cpu()
+    clock = CostClock()
     yield cost
-    cost.update(wall_s=round(time.perf_counter() - wall0, 1), cpu_s=round(cpu() - cpu0, 1))
+    cost.update(clock.read())
 
 
 def finished_run(run_dir: Path, settings: dict) -> dict | None:
@@ -128,8 +143,8 @@ def start_run(run_dir: Path, settings: dict) -> None:
     started.write_text(json.dumps(settings, indent=2))
 
 
-def finish_run(run_dir: Path, settings: dict, weights: Path, cost: dict) -> dict:
-    """Write `finished.json` (settings, weights, cost) and return that record."""
-    record = {"settings": settings, "weights": str(weights), "cost": cost}
+def finish_run(run_dir: Path, settings: dict, weights: Path, cost: dict, **extra) -> dict:
+    """Write `finished.json` (settings, weights, cost, and `extra` fields) and return that record."""
+    record = {"settings": settings, "weights": str(weights), "cost": cost, **extra}
     (Path(run_dir) / FINISHED).write_text(json.dumps(record, indent=2))
     return record

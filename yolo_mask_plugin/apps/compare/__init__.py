@@ -1,5 +1,6 @@
-"""Side-by-side comparison on one dataset: Mask R-CNN, YOLO-mask (two designs) and YOLO-seg, one evaluator."""
+"""Side-by-side comparison on one dataset: Mask R-CNN, YOLO-mask (three ways) and YOLO-seg, one evaluator."""
 from .dataset import CocoSplit, prepare_dataset
-from .run import MODEL_LABELS, CompareBudget, run_compare
+from .models import MODEL_LABELS, CompareBudget, ModelChoice
+from .run import run_compare
 
-__all__ = ["MODEL_LABELS", "CocoSplit", "CompareBudget", "prepare_dataset", "run_compare"]
+__all__ = ["MODEL_LABELS", "CocoSplit", "CompareBudget", "ModelChoice", "prepare_dataset", "run_compare"]

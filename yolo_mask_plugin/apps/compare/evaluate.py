@@ -13,6 +13,7 @@ import io
 import math
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import torch
 from detectron2.evaluation import COCOEvaluator
@@ -41,13 +42,23 @@ def to_coco_results(instances: Instances, image_id: int, category_ids: tuple[int
     return results
 
 
+def _scores_without_predictions(gt, cat_ids: list[int] | None = None) -> dict[str, float | None]:
+    """What COCOeval would say if it took an empty result list (pycocotools' `loadRes` cannot): 0 where an area
+    range has non-crowd ground truth (of `cat_ids`), None where it has nothing to average, as with predictions."""
+    anns = [a for a in gt.loadAnns(gt.getAnnIds(catIds=cat_ids or [])) if not a.get("iscrowd", 0)]
+    area_ranges = dict(zip(("all", "small", "medium", "large"), COCOeval(iouType="segm").params.areaRng))
+    has_gt = {r: any(lo <= a["area"] <= hi for a in anns) for r, (lo, hi) in area_ranges.items()}
+    ranges = {"AP": "all", "AP50": "all", "AP75": "all", "APs": "small", "APm": "medium", "APl": "large"}
+    return {m: (0.0 if has_gt[ranges[m]] else None) for m in METRICS}
+
+
 def coco_metrics(gt: COCO, results: list[dict]) -> dict[str, dict[str, float | None]]:
     """COCOeval bbox and segm: AP, AP50, AP75, APs/m/l in percent; None where COCOeval has nothing to
-    average (an area range without ground truth). No predictions at all scores 0."""
+    average (an area range without ground truth). No predictions at all score 0 where there is ground truth."""
     metrics = {}
     for iou_type in IOU_TYPES:
         if not results:
-            metrics[iou_type] = {m: 0.0 for m in METRICS}
+            metrics[iou_type] = _scores_without_predictions(gt)
             continue
         dets = copy.deepcopy(results)
         if iou_type == "segm":  # without a box, pycocotools takes area and box from the mask, as for COCO
@@ -118,7 +129,8 @@ BOUNDARY_DILATION_RATIO = 0.02  # Cheng et al., "Boundary IoU", CVPR 2021: the b
 def boundary_metrics(json_file: str, results: list[dict]) -> dict:
     """Boundary AP (COCOeval with min(mask IoU, Boundary IoU) as the matching IoU, as the Boundary IoU paper
     defines it), from faster-coco-eval's maintained implementation: AP, AP50, AP75, APs/m/l in percent and AP per
-    category name (None where there is nothing to average). No predictions at all score 0."""
+    category name (None where there is nothing to average). No predictions at all score 0 where there is ground
+    truth."""
     from faster_coco_eval import COCO as FastCOCO
     from faster_coco_eval import COCOeval_faster
 
@@ -126,7 +138,8 @@ def boundary_metrics(json_file: str, results: list[dict]) -> dict:
         gt = FastCOCO(json_file)
     names = {c["id"]: c["name"] for c in gt.loadCats(gt.getCatIds())}
     if not results:
-        return {**{m: 0.0 for m in METRICS}, "per_class": {n: 0.0 for n in names.values()}}
+        per_class = {n: _scores_without_predictions(gt, [c])["AP"] for c, n in names.items()}
+        return {**_scores_without_predictions(gt), "per_class": per_class}
     dets = copy.deepcopy(results)
     for d in dets:  # area and box from the mask, as for segm
         d.pop("bbox", None)
@@ -143,3 +156,38 @@ def boundary_metrics(json_file: str, results: list[dict]) -> dict:
         values = values[values > -1]
         per_class[names[cat_id]] = float(values.mean()) * 100 if values.size else None
     return {**metrics, "per_class": per_class}
+
+
+def boundary_band(mask: np.ndarray, ratio: float = BOUNDARY_DILATION_RATIO) -> np.ndarray:
+    """The mask's inner boundary band as the Boundary IoU paper defines it: the mask minus its erosion by `ratio` of
+    the image diagonal (at least 1 px), with the outside of the image counted empty."""
+    h, w = mask.shape
+    dilation = max(int(round(ratio * np.sqrt(h * h + w * w))), 1)
+    padded = cv2.copyMakeBorder(mask.astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    eroded = cv2.erode(padded, np.ones((3, 3), np.uint8), iterations=dilation)[1 : h + 1, 1 : w + 1]
+    return mask.astype(np.uint8) - eroded
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def worst_boundaries(gt: COCO, image_ids: list[int], predictions: list[Instances], category_ids: tuple[int, ...],
+                     count: int) -> list[dict]:
+    """The `count` ground-truth instances whose best same-class prediction (mask IoU >= 0.5) has the lowest
+    Boundary IoU: {"image_index", "annotation", "prediction", "boundary_iou", "mask_iou"}."""
+    contiguous = {cat: i for i, cat in enumerate(category_ids)}
+    pairs = []
+    for index, (image_id, instances) in enumerate(zip(image_ids, predictions)):
+        masks = instances.pred_masks.numpy().astype(np.uint8)
+        for ann in gt.loadAnns(gt.getAnnIds(imgIds=[image_id], iscrowd=False)):
+            truth = gt.annToMask(ann)
+            same_class = np.flatnonzero(instances.pred_classes.numpy() == contiguous[ann["category_id"]])
+            ious = [_iou(truth > 0, masks[k] > 0) for k in same_class]
+            if not ious or max(ious) < 0.5:
+                continue
+            k = int(same_class[int(np.argmax(ious))])
+            boundary = _iou(boundary_band(truth) > 0, boundary_band(masks[k]) > 0)
+            pairs.append({"image_index": index, "annotation": ann, "prediction": k, "boundary_iou": boundary,
+                          "mask_iou": max(ious)})
+    return sorted(pairs, key=lambda p: p["boundary_iou"])[:count]

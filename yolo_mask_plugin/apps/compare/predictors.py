@@ -23,8 +23,8 @@ from yolo_mask_plugin.core.paste import paste_masks
 from yolo_mask_plugin.core.threads import kept_torch_threads
 from yolo_mask_plugin.d2.config import build_cfg
 
-# Same for every model: AP is computed from the detections scoring at least SCORE_THRESHOLD, at most
-# MAX_DETECTIONS per image (Detectron2's SCORE_THRESH_TEST and DETECTIONS_PER_IMAGE defaults).
+# Same for every model: AP is computed from the detections scoring at least the score threshold (by default
+# SCORE_THRESHOLD), at most MAX_DETECTIONS per image (Detectron2's SCORE_THRESH_TEST and DETECTIONS_PER_IMAGE defaults).
 SCORE_THRESHOLD = 0.05
 MAX_DETECTIONS = 100
 
@@ -62,15 +62,16 @@ def load_ultralytics(weights: str, family: str):
 class UltralyticsPredictor:
     """An Ultralytics checkpoint (`family` "yolo_seg": YOLO-seg, "yolo_mask": YOLO-mask) through `predict`."""
 
-    def __init__(self, weights: str, family: str, imgsz: int, device: str = "cpu"):
-        self.family, self.imgsz, self.device = family, imgsz, device
+    def __init__(self, weights: str, family: str, imgsz: int, device: str = "cpu",
+                 score_threshold: float = SCORE_THRESHOLD):
+        self.family, self.imgsz, self.device, self.score_threshold = family, imgsz, device, score_threshold
         self.yolo = load_ultralytics(weights, family)
         self.model = self.yolo.model
 
     def __call__(self, image_bgr: np.ndarray) -> Instances:
         with kept_torch_threads():  # Ultralytics' CPU device setup would leave cpu_count - 1 threads
             result = self.yolo.predict(
-                image_bgr, imgsz=self.imgsz, conf=SCORE_THRESHOLD, max_det=MAX_DETECTIONS, retina_masks=True,
+                image_bgr, imgsz=self.imgsz, conf=self.score_threshold, max_det=MAX_DETECTIONS, retina_masks=True,
                 device=self.device, verbose=False,
             )[0].cpu()
         height, width = image_bgr.shape[:2]
@@ -84,7 +85,7 @@ class UltralyticsPredictor:
         """fvcore's count of forward + NMS + masks, on the letterboxed image."""
         image = LetterBox((self.imgsz, self.imgsz), auto=True, stride=32)(image=image_bgr)
         x = torch.from_numpy(np.ascontiguousarray(image[..., ::-1].transpose(2, 0, 1))).float()[None] / 255
-        path = _UltralyticsInference(self.model.float().eval(), tuple(x.shape[2:]))
+        path = _UltralyticsInference(self.model.float().eval(), tuple(x.shape[2:]), self.score_threshold)
         with torch.no_grad():
             return _quiet_total(FlopCountAnalysis(path, x))
 
@@ -92,9 +93,9 @@ class UltralyticsPredictor:
 class _UltralyticsInference(torch.nn.Module):
     """What `predict` runs on the network's side, as one module fvcore can trace."""
 
-    def __init__(self, model: torch.nn.Module, input_hw: tuple[int, int]):
+    def __init__(self, model: torch.nn.Module, input_hw: tuple[int, int], score_threshold: float):
         super().__init__()  # the size as Python ints: tracing would turn x.shape into tensors
-        self.model, self.input_hw = model, input_hw
+        self.model, self.input_hw, self.score_threshold = model, input_hw, score_threshold
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The network's outputs and the masks at the input size. Returning both keeps the whole network in the
@@ -102,7 +103,7 @@ class _UltralyticsInference(torch.nn.Module):
         at the input size because Ultralytics' native-size path rounds traced sizes, which tracing cannot do."""
         outputs, raw = self.model(x)
         nc = len(self.model.names)  # given, not read from a shape, which tracing turns into a tensor
-        det = nms.non_max_suppression(outputs, SCORE_THRESHOLD, 0.7, nc=nc, max_det=MAX_DETECTIONS)[0]
+        det = nms.non_max_suppression(outputs, self.score_threshold, 0.7, nc=nc, max_det=MAX_DETECTIONS)[0]
         if isinstance(self.model, YOLOMaskModel):
             probs = self.model.detection_mask_probs(raw, [det[:, :4]], [det[:, 5]], self.input_hw)[0]
             return outputs, paste_masks(probs, det[:, :4], self.input_hw)

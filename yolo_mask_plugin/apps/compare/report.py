@@ -1,4 +1,5 @@
-"""The comparison's outputs: `results.json`, `report.md`, a speed/accuracy scatter and an image grid."""
+"""The comparison's outputs: `results.json`, `report.md`, a speed/accuracy scatter, accuracy-against-minutes curves,
+an image grid and a grid of each model's worst mask boundaries."""
 from __future__ import annotations
 
 import json
@@ -10,9 +11,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from detectron2.data import MetadataCatalog  # noqa: E402
 from detectron2.structures import Instances  # noqa: E402
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 from detectron2.utils.visualizer import ColorMode, Visualizer  # noqa: E402
 
 from yolo_mask_plugin.apps.compare.evaluate import METRICS  # noqa: E402
+from yolo_mask_plugin.data.convert import annotation_mask  # noqa: E402
 
 GRID_SCORE_THRESHOLD = 0.5  # detections drawn in the image grid (AP uses all above SCORE_THRESHOLD)
 
@@ -38,6 +42,61 @@ def write_scatter(results: dict, path: Path) -> Path:
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_curves(results: dict, path: Path) -> Path:
+    """Segm AP against training minutes, wall clock (left) and CPU (right), one line per model; the dotted line
+    marks the minutes every model reached (where `equal_minutes` compares them)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, axis, title in ((axes[0], "wall_min", "wall-clock minutes"), (axes[1], "cpu_min", "CPU minutes")):
+        for name, model in results["models"].items():
+            points = model["curve"]
+            if points:
+                ax.plot([p[axis] for p in points], [p["segm_AP"] for p in points], marker="o", label=model["label"])
+        equal = results["equal_minutes"][axis]["minutes"]
+        if equal is not None:
+            ax.axvline(equal, color="grey", linestyle=":", linewidth=1)
+        ax.set_xlabel(f"training {title}")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("segm AP (COCOeval, val)")
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle(f"accuracy against training compute ({results['machine']['description']})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_worst_boundaries(worst: dict[str, list[dict]], images_bgr: list, predictions: dict[str, list[Instances]],
+                           labels: dict[str, str], path: Path) -> Path:
+    """One row per model: crops around the instances whose matched prediction has the lowest Boundary IoU, the
+    ground-truth outline in green, the prediction's in red."""
+    columns = max((len(pairs) for pairs in worst.values()), default=0) or 1
+    fig, axes = plt.subplots(len(worst), columns, figsize=(2.6 * columns, 2.6 * len(worst)), squeeze=False)
+    for row, (name, pairs) in enumerate(worst.items()):
+        for col in range(columns):
+            ax = axes[row][col]
+            ax.set_axis_off()
+            if col >= len(pairs):
+                continue
+            pair = pairs[col]
+            image = np.ascontiguousarray(images_bgr[pair["image_index"]][:, :, ::-1])
+            truth = annotation_mask(pair["annotation"], *image.shape[:2], "val json")
+            predicted = predictions[name][pair["image_index"]].pred_masks[pair["prediction"]].numpy().astype(np.uint8)
+            for mask, colour in ((truth, (0, 200, 0)), (predicted, (230, 0, 0))):
+                contours, _ = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+                cv2.drawContours(image, contours, -1, colour, 1)
+            x, y, w, h = (int(v) for v in pair["annotation"]["bbox"])
+            pad = max(w, h) // 4 + 4
+            ax.imshow(image[max(y - pad, 0) : y + h + pad, max(x - pad, 0) : x + w + pad])
+            ax.set_title(f"boundary IoU {pair['boundary_iou']:.2f}\nmask IoU {pair['mask_iou']:.2f}", fontsize=7)
+        axes[row][0].text(-0.1, 0.5, labels.get(name, name), transform=axes[row][0].transAxes, rotation=90,
+                          ha="right", va="center", fontsize=7)
+    fig.suptitle("worst boundaries per model (green: ground truth, red: prediction)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
@@ -79,7 +138,56 @@ def _agreement(check: dict) -> str:
 
 def _budget(model: dict) -> str:
     train = model["train"]
+    if "wall_s" not in train:  # given weights
+        return train["budget"]
     return f"{train['budget']}; {train['wall_s'] / 60:.1f} min wall, {train['cpu_s'] / 60:.1f} CPU min"
+
+
+def _curve_lines(results: dict) -> list[str]:
+    models = results["models"]
+    equal = results["equal_minutes"]
+    lines = [
+        "", "## Accuracy against training compute", "",
+        "Each model scored by the same evaluator at snapshots of its training (`accuracy_vs_minutes.png`). A model "
+        "behind at the end of the budget may be worse or only slower to train: a curve still climbing at its end "
+        "would gain from more minutes, a flat one would not; where two curves cross, the one ahead before the "
+        "crossing wins at smaller budgets. Minutes are training minutes on this machine (wall clock, and CPU "
+        "time), so models trained by different frameworks compare at equal cost.",
+        "",
+        "| model | segm AP at (snapshot: wall min / CPU min) | segm AP at equal wall min | at equal CPU min |",
+        "|---|---|---|---|",
+    ]
+    for name, m in models.items():
+        points = "; ".join(f"{_fmt(p['segm_AP'])} ({p['at']}: {p['wall_min']:.1f} / {p['cpu_min']:.1f})"
+                           for p in m["curve"]) or "given weights: no curve"
+        lines.append(f"| {m['label']} | {points} | {_fmt(equal['wall_min']['segm_AP'].get(name))} | "
+                     f"{_fmt(equal['cpu_min']['segm_AP'].get(name))} |")
+    for axis, what in (("wall_min", "wall-clock"), ("cpu_min", "CPU")):
+        if equal[axis]["minutes"] is not None:
+            lines.append(f"\nEqual {what} minutes: {equal[axis]['minutes']:.1f}, the most every trained model "
+                         "reached (AP between two snapshots linearly; '–' before a model's first snapshot).")
+    return lines
+
+
+def _boundary_lines(results: dict) -> list[str]:
+    models = results["models"]
+    classes = results["dataset"]["classes"]
+    lines = [
+        "", "## Boundary quality", "",
+        "Boundary AP (Cheng et al., CVPR 2021: COCO AP with min(mask IoU, Boundary IoU), the boundary a band of 2% "
+        "of the image diagonal; faster-coco-eval) next to mask AP. Mask AP rewards interiors, Boundary AP the "
+        "outline: on thin and hollow shapes both fall below box AP, and the gap between them shows how much "
+        "of the loss is at the boundary. `worst_boundaries.png`: each model's worst-outlined matched instances.",
+        "",
+        "| model | mask AP | Boundary AP | AP50 | AP75 | APs | APm | APl | " + " | ".join(classes) + " |",
+        "|---" * (8 + len(classes)) + "|",
+    ]
+    for name, m in models.items():
+        b = m["accuracy"]["boundary"]
+        lines.append(f"| {m['label']} | {_fmt(m['accuracy']['segm']['AP'])} | "
+                     + " | ".join(_fmt(b[k]) for k in METRICS) + " | "
+                     + " | ".join(_fmt(b["per_class"].get(c)) for c in classes) + " |")
+    return lines
 
 
 def render_markdown(results: dict) -> str:
@@ -91,7 +199,8 @@ def render_markdown(results: dict) -> str:
         "",
         f"Dataset: {results['dataset']['num_train_images']} train / {results['dataset']['num_val_images']} val "
         f"images, {len(results['dataset']['classes'])} classes ({', '.join(results['dataset']['classes'])}). "
-        f"Input size {results['budget']['imgsz']} (long side) for every model; scored at the images' original size.",
+        f"Input size {results['budget']['imgsz']} (long side) for every model; scored at the images' original size, "
+        f"detections with score >= {results['score_threshold']}.",
         "",
         "## Results",
         "",
@@ -117,6 +226,7 @@ def render_markdown(results: dict) -> str:
     if "yolo_mask" in models and "yolo_seg" in models:
         ratio = models["yolo_mask"]["speed"]["median_ms"] / models["yolo_seg"]["speed"]["median_ms"]
         lines[-1] += f" YOLO-mask single-pass / YOLO-seg: {ratio:.2f}x the time."
+    lines += _curve_lines(results) + _boundary_lines(results)
     check = results["evaluator_cross_check"]
     lines += [
         "",
@@ -155,11 +265,13 @@ def render_markdown(results: dict) -> str:
     lines += [
         "", "## Machine and versions", "",
         f"- {machine['description']}; torch threads {machine['torch_threads']}; device {machine['device']}",
-        "- " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()),
+        "- " + ", ".join(f"{k} {v}" for k, v in results["provenance"]["versions"].items()),
+        f"- commit {results['provenance']['commit']}; command `{results['provenance']['command']}`",
         f"- FLOPs: fvcore FlopCountAnalysis of one val image's whole inference (a fused multiply-add counts as one; "
         f"ops fvcore cannot count, e.g. NMS, are skipped); peak MB: {results['memory_method']}",
         f"- total compare time {results['wall_time_s']['total'] / 60:.1f} min",
-        "", "Files: `results.json` (everything above), `speed_accuracy.png`, `image_grid.png`.", "",
+        "", "Files: `results.json` (everything above), `speed_accuracy.png`, `accuracy_vs_minutes.png`, "
+        "`image_grid.png`, `worst_boundaries.png`.", "",
     ]
     return "\n".join(lines)
 

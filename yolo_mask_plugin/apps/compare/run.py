@@ -1,125 +1,34 @@
-"""`yolo-mask compare`: train or load five instance segmenters on one dataset, score them with one evaluator,
-time them side by side, and write the report.
-
-Models (names used in results.json):
-  mask_rcnn             Detectron2's Mask R-CNN R50-FPN, its own config;
-  yolo_mask_two_branch  YOLO boxes + a ResNet-50-FPN + the FCN mask head (the seed's design, Detectron2);
-  yolo_mask             the shared single-pass YOLO-mask trained by Ultralytics' trainer (YOLOMaskTrainer);
-  yolo_mask_d2          the same single-pass model trained whole by Detectron2's DefaultTrainer, with Mask R-CNN's
-                        loader, augmentation and schedule (YOLO learns on its detection losses, as RPN does);
-  yolo_seg              stock Ultralytics YOLO-seg of the same YOLO size.
-The two-branch model uses the single-pass model's YOLO as its box source (frozen), so it needs no detector
-of its own and the two differ only in what the mask head pools.
-"""
+"""`yolo-mask compare`: train or load instance segmenters on one dataset, score them with one evaluator along their
+training and at its end, time them side by side, and write the report. The models: `models.py`."""
 from __future__ import annotations
 
-import importlib.metadata
-import os
-import platform
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-import detectron2
-import fvcore
 import torch
-import ultralytics
 from detectron2.data import DatasetCatalog
 from tqdm import tqdm
 
-from yolo_mask_plugin.apps.compare import evaluate, profile, report
-from yolo_mask_plugin.apps.compare.dataset import COMPARE_TRAIN, COMPARE_VAL, CocoSplit, prepare_dataset
+from yolo_mask_plugin.apps.compare import curves, evaluate, profile, report
+from yolo_mask_plugin.apps.compare.dataset import COMPARE_VAL, CocoSplit, prepare_dataset
+from yolo_mask_plugin.apps.compare.models import (
+    MODEL_LABELS,
+    ULTRALYTICS_MODELS,
+    CompareBudget,
+    ModelChoice,
+    predict_spec,
+    train_models,
+)
 from yolo_mask_plugin.apps.compare.predictors import MAX_DETECTIONS, SCORE_THRESHOLD, build_predictor
-from yolo_mask_plugin.apps.compare.training import train_detectron2, train_ultralytics_model
-from yolo_mask_plugin.apps.demo import YOLO_TRAIN_ARGS
 from yolo_mask_plugin.apps.latency import interleaved_latency
 from yolo_mask_plugin.apps.predict import load_image_bgr
+from yolo_mask_plugin.apps.runs import machine, provenance
 from yolo_mask_plugin.apps.steps import Steps
-from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
+from yolo_mask_plugin.core.errors import InvalidInputError
 from yolo_mask_plugin.core.threads import kept_torch_threads
-from yolo_mask_plugin.d2.checkpoint import convert_ultralytics_checkpoint
 from yolo_mask_plugin.data import default_shapes_root, generate_shapes_dataset
 
-MODEL_LABELS = {
-    "mask_rcnn": "Mask R-CNN R50-FPN (Detectron2)",
-    "yolo_mask_two_branch": "YOLO-mask two-branch, YOLO + R50-FPN (Detectron2)",
-    "yolo_mask": "YOLO-mask single-pass (Ultralytics)",
-    "yolo_mask_d2": "YOLO-mask single-pass (Detectron2)",
-    "yolo_seg": "YOLO-seg (Ultralytics)",
-}
-MASK_RCNN_CONFIG = "detectron2/mask_rcnn_R_50_FPN_3x.yaml"  # Detectron2's file, as in its model zoo
-TWO_BRANCH_CONFIG = "yolo_mask_two_branch_R_50_FPN.yaml"
-SINGLE_PASS_CONFIG = "yolo_mask_ultralytics.yaml"  # yolo_mask's model (64-wide mask head on P3-P5) in Detectron2
-# No ImageNet weights can be downloaded here: without --mask-rcnn-weights both ResNets start from scratch with
-# Detectron2's own scratch recipe (configs/Misc/scratch_mask_rcnn_R_50_FPN_3x_gn.yaml: GN, nothing frozen).
-SCRATCH_OPTS = [
-    "MODEL.WEIGHTS", "", "MODEL.BACKBONE.FREEZE_AT", "0", "MODEL.RESNETS.NORM", "GN",
-    "MODEL.RESNETS.STRIDE_IN_1X1", "False", "MODEL.FPN.NORM", "GN",
-]
-D2_REFERENCE_BATCH = 16  # Detectron2's configs give BASE_LR for 16 images per batch; scaled linearly
-# The demo's YOLO optimiser settings, with Detectron2's default augmentation family (resize + horizontal flip)
-# instead of Ultralytics' colour / translate / scale jitter, so every model sees the same kind of images.
-YOLO_RECIPE = {
-    **{k: YOLO_TRAIN_ARGS[k] for k in ("optimizer", "lr0", "warmup_epochs", "mosaic", "val")},
-    "hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0, "translate": 0.0, "scale": 0.0, "fliplr": 0.5,
-}
-
-
-@dataclass(frozen=True)
-class CompareBudget:
-    """What every model may spend. The default fits the embedded dataset in 30 minutes on 2 CPU cores."""
-
-    imgsz: int = 192
-    yolo_epochs: int = 8
-    yolo_batch: int = 8
-    d2_iters: int = 40
-    d2_batch: int = 4
-    seed: int = 0
-    workers: int = 2
-
-
-def _distribution_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "?"
-
-
-def _device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {
-        "description": f"{gpu or cpu}, {os.cpu_count()} CPU cores", "cpu": cpu, "cpu_cores": os.cpu_count(),
-        "gpu": gpu, "torch_threads": torch.get_num_threads(), "device": _device(), "platform": platform.platform(),
-    }
-
-
-def _d2_opts(budget: CompareBudget, num_classes: int, mask_format: str, base_lr: float) -> list[str]:
-    iters = budget.d2_iters
-    steps = sorted({s for s in (iters * 2 // 3, iters * 8 // 9) if 0 < s < iters})  # 3x's (2/3, 8/9) decays
-    return [
-        "DATASETS.TRAIN", f"('{COMPARE_TRAIN}',)", "DATASETS.TEST", "()",
-        "MODEL.ROI_HEADS.NUM_CLASSES", str(num_classes), "MODEL.DEVICE", _device(), "INPUT.MASK_FORMAT", mask_format,
-        "INPUT.MIN_SIZE_TRAIN", f"({budget.imgsz},)", "INPUT.MAX_SIZE_TRAIN", str(budget.imgsz),
-        "INPUT.MIN_SIZE_TEST", str(budget.imgsz), "INPUT.MAX_SIZE_TEST", str(budget.imgsz),
-        "SOLVER.MAX_ITER", str(iters), "SOLVER.IMS_PER_BATCH", str(budget.d2_batch),
-        "SOLVER.BASE_LR", f"{base_lr * budget.d2_batch / D2_REFERENCE_BATCH:g}",
-        "SOLVER.STEPS", str(tuple(steps)), "SOLVER.WARMUP_ITERS", str(max(iters // 10, 1)),
-        "SOLVER.CHECKPOINT_PERIOD", str(max(iters // 4, 1)), "SEED", str(budget.seed),
-        "DATALOADER.NUM_WORKERS", str(budget.workers), "TEST.DETECTIONS_PER_IMAGE", str(MAX_DETECTIONS),
-        "TEST.EVAL_PERIOD", "0",
-    ]
-
-
-def _predict_opts(train_opts: list[str], weights: str) -> list[str]:
-    return [*train_opts, "MODEL.WEIGHTS", weights, "DATASETS.TEST", f"('{COMPARE_VAL}',)"]
+WORST_BOUNDARIES = 4  # crops per model in worst_boundaries.png
 
 
 def default_dataset() -> tuple[CocoSplit, CocoSplit]:
@@ -128,98 +37,23 @@ def default_dataset() -> tuple[CocoSplit, CocoSplit]:
     return tuple(CocoSplit(root / "annotations" / f"instances_{s}.json", root / "images" / s) for s in ("train", "val"))
 
 
-def _ultralytics_entry(models_dir: Path, family: str, model_file: str, init: str | None, data_yaml: Path,
-                       args: dict, budget_text: str, recipe: str) -> dict:
-    print(f"[compare] training {MODEL_LABELS[family]} ({budget_text})", flush=True)
-    record = train_ultralytics_model(models_dir / family, family, model_file, init, data_yaml, args)
-    spec = {"framework": "ultralytics", "weights": record["weights"], "family": family, "imgsz": args["imgsz"],
-            "device": args["device"]}
-    return {"record": record, "budget": budget_text, "spec": spec, "recipe": recipe}
-
-
-def _detectron2_entry(models_dir: Path, name: str, config_file: str, opts: list[str], budget_text: str,
-                      recipe: str) -> dict:
-    print(f"[compare] training {MODEL_LABELS[name]} ({budget_text})", flush=True)
-    record = train_detectron2(models_dir / name, config_file, opts)
-    spec = {"framework": "detectron2", "config_file": config_file, "opts": _predict_opts(opts, record["weights"])}
-    return {"record": record, "budget": budget_text, "spec": spec, "recipe": f"{recipe}; opts {' '.join(opts)}"}
-
-
-def train_models(
-    dataset, budget: CompareBudget, models_dir: Path, yolo: str, yolo_weights: str | None,
-    mask_rcnn_weights: str | None,
-) -> dict[str, dict]:
-    """Train (or reuse) every model; per model its predictor spec, recipe text and training record."""
-    yolo_args = {
-        **YOLO_RECIPE, "epochs": budget.yolo_epochs, "imgsz": budget.imgsz, "batch": budget.yolo_batch,
-        "workers": budget.workers, "seed": budget.seed, "device": _device(),
-    }
-    yolo_init = str(Path(yolo_weights).absolute()) if yolo_weights else None
-    yolo_text = f"initialised from {yolo_init}" if yolo_init else "from scratch"
-    epochs_text = f"{budget.yolo_epochs} epochs x {dataset.num_train_images} images, batch {budget.yolo_batch}"
-    out = {
-        "yolo_mask": _ultralytics_entry(
-            models_dir, "yolo_mask", f"{yolo}.yaml", yolo_init, dataset.yolo_data_yaml, yolo_args, epochs_text,
-            f"{yolo}.yaml + RoIAlign FCN mask head (64-wide, P3-P5), YOLOMaskTrainer, {yolo_text}; "
-            f"Ultralytics args {yolo_args}",
-        ),
-        "yolo_seg": _ultralytics_entry(
-            models_dir, "yolo_seg", f"{yolo}-seg.yaml", yolo_init, dataset.yolo_data_yaml, yolo_args, epochs_text,
-            f"{yolo}-seg.yaml, Ultralytics' SegmentationTrainer, {yolo_text}; same Ultralytics args",
-        ),
-    }
-    init_opts = ["MODEL.WEIGHTS", str(Path(mask_rcnn_weights).absolute())] if mask_rcnn_weights else SCRATCH_OPTS
-    init_text = f"initialised from {mask_rcnn_weights}" if mask_rcnn_weights else "ResNet from scratch (GN recipe)"
-    iters_text = f"{budget.d2_iters} iterations x {budget.d2_batch} images"
-    mask_rcnn_lr = 0.02  # mask_rcnn_R_50_FPN_3x's BASE_LR (Base-RCNN-FPN.yaml), for 16 images per batch
-    schedule_opts = _d2_opts(budget, len(dataset.classes), dataset.mask_format, mask_rcnn_lr)
-    d2_opts = [*init_opts, *schedule_opts]
-    out["mask_rcnn"] = _detectron2_entry(
-        models_dir, "mask_rcnn", MASK_RCNN_CONFIG, d2_opts, iters_text,
-        f"configs/{MASK_RCNN_CONFIG} (Detectron2's file), {init_text}",
-    )
-    yolo_opts = [
-        "MODEL.YOLO.WEIGHTS", out["yolo_mask"]["record"]["weights"], "MODEL.YOLO.IMAGE_SIZE", str(budget.imgsz),
-        "MODEL.YOLO.CONF_THRESH_TEST", str(SCORE_THRESHOLD),
-    ]
-    out["yolo_mask_two_branch"] = _detectron2_entry(
-        models_dir, "yolo_mask_two_branch", TWO_BRANCH_CONFIG, [*d2_opts, *yolo_opts],
-        f"{iters_text} (+ the yolo_mask YOLO)",
-        f"configs/{TWO_BRANCH_CONFIG}, {init_text}, YOLO boxes from yolo_mask's checkpoint (frozen)",
-    )
-    # YOLO built from its yaml for the dataset's classes; given weights load as Detectron2 loads a checkpoint with
-    # another head (every tensor of the same name and shape), converted from Ultralytics' names first
-    yolo_init_opts = ["MODEL.WEIGHTS", ""]
-    if yolo_init:
-        yolo_init_opts[1] = str(convert_ultralytics_checkpoint(yolo_init, models_dir / "yolo_weights_d2.pth"))
-    out["yolo_mask_d2"] = _detectron2_entry(
-        models_dir, "yolo_mask_d2", SINGLE_PASS_CONFIG,
-        [*yolo_init_opts, *schedule_opts, "MODEL.YOLO.WEIGHTS", f"{yolo}.yaml", "MODEL.YOLO.FREEZE", "False",
-         "MODEL.YOLO.CONF_THRESH_TEST", str(SCORE_THRESHOLD)],
-        iters_text,
-        f"configs/{SINGLE_PASS_CONFIG}: yolo_mask's model ({yolo}.yaml + the 64-wide P3-P5 mask head), trained whole "
-        f"by Detectron2 with Mask R-CNN's schedule, YOLO on its detection losses (MODEL.YOLO.FREEZE False), "
-        f"{yolo_text}",
-    )
-    return {name: out[name] for name in MODEL_LABELS}
-
-
 def predict_all(predictors: dict, images: list) -> dict[str, list]:
     """Every model's `Instances` for every image."""
     with torch.inference_mode():
-        return {
-            name: [p(image) for image in tqdm(images, desc=f"[compare] predict {name}", unit="img")]
-            for name, p in predictors.items()
-        }
+        return {name: predict(p, images, name) for name, p in predictors.items()}
+
+
+def predict(predictor, images: list, name: str) -> list:
+    return [predictor(image) for image in tqdm(images, desc=f"[compare] predict {name}", unit="img")]
 
 
 def ultralytics_validator(predictor, data_yaml: Path, output_dir: Path, name: str) -> dict:
     """Ultralytics' validator on its own predictions: native-resolution masks (save_txt), our threshold."""
     with kept_torch_threads():  # Ultralytics' CPU validation would leave cpu_count - 1 threads
         metrics = predictor.yolo.val(
-            data=str(data_yaml), imgsz=predictor.imgsz, batch=8, conf=SCORE_THRESHOLD, max_det=MAX_DETECTIONS,
-            device=predictor.device, plots=False, save_txt=True, project=str(output_dir), name=name, exist_ok=True,
-            verbose=False,
+            data=str(data_yaml), imgsz=predictor.imgsz, batch=8, conf=predictor.score_threshold,
+            max_det=MAX_DETECTIONS, device=predictor.device, plots=False, save_txt=True, project=str(output_dir),
+            name=name, exist_ok=True, verbose=False,
         )
     r = metrics.results_dict
     return {
@@ -228,17 +62,20 @@ def ultralytics_validator(predictor, data_yaml: Path, output_dir: Path, name: st
     }
 
 
+def _coco_results(dataset, image_ids: list[int], predictions: list) -> list[dict]:
+    return [r for image_id, p in zip(image_ids, predictions) for r in evaluate.to_coco_results(p, image_id,
+                                                                                               dataset.category_ids)]
+
+
 def score_predictions(dataset, image_ids: list[int], predictions: dict[str, list]) -> tuple[dict, dict]:
-    """Per model: COCOeval bbox + segm (the one evaluator), and the same predictions through Detectron2's
-    COCOEvaluator and Ultralytics' AP math."""
+    """Per model: COCOeval bbox + segm (the one evaluator) and Boundary AP, and the same predictions through
+    Detectron2's COCOEvaluator and Ultralytics' AP math."""
     gt = evaluate.load_ground_truth(str(dataset.val.json_file))
     accuracy, cross = {}, {}
     for name, preds in predictions.items():
-        results = [
-            r for image_id, p in zip(image_ids, preds)
-            for r in evaluate.to_coco_results(p, image_id, dataset.category_ids)
-        ]
-        accuracy[name] = evaluate.coco_metrics(gt, results)
+        results = _coco_results(dataset, image_ids, preds)
+        accuracy[name] = {**evaluate.coco_metrics(gt, results),
+                          "boundary": evaluate.boundary_metrics(str(dataset.val.json_file), results)}
         d2 = evaluate.detectron2_coco_evaluator(COMPARE_VAL, image_ids, preds)
         cross[name] = {
             "predictions": sum(len(p) for p in preds),
@@ -254,6 +91,28 @@ def _agreement(ours: dict, theirs: dict) -> dict:
     pairs = [(ours[t][m], theirs.get(t, {}).get(m)) for t in evaluate.IOU_TYPES for m in evaluate.METRICS]
     both = [(a, b) for a, b in pairs if a is not None and b is not None]
     return {"max_abs_diff": max((abs(a - b) for a, b in both), default=None), "metrics_compared": len(both)}
+
+
+def score_curves(dataset, entries: dict, accuracy: dict, images: list, image_ids: list[int],
+                 score_threshold: float) -> dict[str, list[dict]]:
+    """Per trained model, segm and bbox AP at its snapshots against training minutes (`curves.py`)."""
+    gt = evaluate.load_ground_truth(str(dataset.val.json_file))
+    key = f"{dataset.val.json_file}|score>={score_threshold}"
+
+    def score(name: str):
+        def of(weights: str) -> dict:
+            with torch.inference_mode():
+                predictions = predict(build_predictor(predict_spec(entries[name], weights, score_threshold)), images,
+                                      f"{name} @ {Path(weights).name}")
+            metrics = evaluate.coco_metrics(gt, _coco_results(dataset, image_ids, predictions))
+            return {t: metrics[t]["AP"] for t in evaluate.IOU_TYPES}
+        return of
+
+    return {
+        name: curves.curve(Path(entry["record"]["weights"]).parent, entry["record"]["snapshots"],
+                           {t: accuracy[name][t]["AP"] for t in evaluate.IOU_TYPES}, score(name), key)
+        for name, entry in entries.items() if entry["record"]["snapshots"]
+    }
 
 
 CROSS_CHECK_EXPLANATION = [
@@ -277,19 +136,31 @@ def run_compare(
     yolo: str = "yolo11n",
     yolo_weights: str | None = None,
     mask_rcnn_weights: str | None = None,
+    models: tuple[str, ...] | list[str] = tuple(MODEL_LABELS),
+    weights: dict[str, str] | None = None,
+    d2_opts: tuple[str, ...] | list[str] = (),
+    yolo_args: dict | None = None,
+    score_threshold: float = SCORE_THRESHOLD,
     speed_images: int = 20,
     warmup_images: int = 3,
     grid_images: int = 4,
 ) -> dict:
-    """The whole comparison; returns what `results.json` holds. Bad input fails before any training."""
+    """The whole comparison; returns what `results.json` holds. Bad input fails before any training.
+
+    `models`: a subset of `MODEL_LABELS`; `weights`: finished weights per model, scored without training;
+    `d2_opts` (KEY VALUE ...) and `yolo_args` ({key: value}) reach every Detectron2 / Ultralytics model unchanged,
+    after the comparison's own settings; `yolo_weights` / `mask_rcnn_weights`: what the YOLOs / ResNets start from.
+    """
     output_dir = Path(output_dir).absolute()
     output_dir.mkdir(parents=True, exist_ok=True)
-    for path, flag in ((yolo_weights, "--yolo-weights"), (mask_rcnn_weights, "--mask-rcnn-weights")):
-        if path and not Path(path).is_file():
-            raise InputNotFoundError(f"{flag} {path!r} does not exist")
+    choice = ModelChoice(models=tuple(models), yolo=yolo, yolo_weights=yolo_weights, mask_rcnn_weights=mask_rcnn_weights,
+                         weights=dict(weights or {}), d2_opts=tuple(d2_opts), yolo_args=dict(yolo_args or {}))
+    choice.check()
     if speed_images < 1:
         raise InvalidInputError(f"speed_images must be at least 1, got {speed_images}")
-    steps = Steps("compare", total=6)
+    if len(d2_opts) % 2:
+        raise InvalidInputError(f"--d2-opts needs KEY VALUE pairs, got an odd number of items: {list(d2_opts)}")
+    steps = Steps("compare", total=7)
 
     steps.begin("data", "check the dataset, register it in Detectron2, convert it to YOLO-seg")
     if (train is None) != (val is None):
@@ -300,54 +171,59 @@ def run_compare(
     records = DatasetCatalog.get(COMPARE_VAL)
 
     steps.begin("train", "train or reuse each model (finished runs are reused)")
-    trained = train_models(dataset, budget, output_dir / "models", yolo, yolo_weights, mask_rcnn_weights)
-    predictors = {name: build_predictor(m["spec"]) for name, m in trained.items()}
+    entries = train_models(dataset, budget, output_dir / "models", choice)
+    specs = {name: predict_spec(e, e["record"]["weights"], score_threshold) for name, e in entries.items()}
+    predictors = {name: build_predictor(spec) for name, spec in specs.items()}
     params = {name: profile.count_parameters(p.model) for name, p in predictors.items()}  # before any fusing
 
-    steps.begin("evaluate", f"predict the {len(records)} val images with every model; COCOeval + cross-checks")
+    steps.begin("evaluate", f"predict the {len(records)} val images with every model; COCOeval, Boundary AP, "
+                            "cross-checks")
     images = [load_image_bgr(Path(r["file_name"])) for r in records]
     image_ids = [r["image_id"] for r in records]
     predictions = predict_all(predictors, images)
     accuracy, cross = score_predictions(dataset, image_ids, predictions)
     validator = {
         name: ultralytics_validator(predictors[name], dataset.yolo_data_yaml, output_dir / "ultralytics_val", name)
-        for name in ("yolo_mask", "yolo_seg")
+        for name in entries if name in ULTRALYTICS_MODELS
     }
+
+    steps.begin("curves", "score each model at snapshots of its training (accuracy against training minutes)")
+    model_curves = score_curves(dataset, entries, accuracy, images, image_ids, score_threshold)
 
     steps.begin("speed", f"latency on {speed_images} val images, models interleaved, {torch.get_num_threads()} threads")
     speed_set = [images[i % len(images)] for i in range(speed_images)]
     speed = interleaved_latency(predictors, speed_set, warmup=warmup_images)
-    reference = "mask_rcnn"
+    reference = "mask_rcnn" if "mask_rcnn" in speed else next(iter(speed))
     for name in speed:
         speed[name]["ratio_to_reference"] = speed[name]["median_ms"] / speed[reference]["median_ms"]
 
     steps.begin("size", "FLOPs (fvcore), peak memory (each model in a fresh process)")
     flops = {name: p.count_flops(images[0]) for name, p in tqdm(predictors.items(), desc="[compare] FLOPs")}
     memory = {
-        name: profile.peak_memory(trained[name]["spec"], Path(records[0]["file_name"]), torch.get_num_threads())
-        for name in tqdm(trained, desc="[compare] peak memory")
+        name: profile.peak_memory(specs[name], Path(records[0]["file_name"]), torch.get_num_threads())
+        for name in tqdm(specs, desc="[compare] peak memory")
     }
 
-    steps.begin("report", "report.md, results.json, speed/accuracy scatter, image grid")
-    models = {
+    steps.begin("report", "report.md, results.json, charts, image grids")
+    models_out = {
         name: {
-            "label": MODEL_LABELS[name], "recipe": m["recipe"], "spec": m["spec"],
-            "train": {"budget": m["budget"], **m["record"]["cost"], "weights": m["record"]["weights"]},
-            "accuracy": accuracy[name], "speed": speed[name], "params": params[name], "flops": flops[name],
-            "memory": memory[name],
+            "label": MODEL_LABELS[name], "recipe": e["recipe"], "spec": specs[name],
+            "train": {"budget": e["budget"], **(e["record"]["cost"] or {}), "weights": e["record"]["weights"]},
+            "curve": model_curves.get(name, []), "accuracy": accuracy[name], "speed": speed[name],
+            "params": params[name], "flops": flops[name], "memory": memory[name],
         }
-        for name, m in trained.items()
+        for name, e in entries.items()
     }
-    versions = {"torch": torch.__version__, "detectron2": detectron2.__version__, "ultralytics": ultralytics.__version__,
-                "fvcore": getattr(fvcore, "__version__", "?"), "pycocotools": _distribution_version("pycocotools"),
-                "python": platform.python_version()}
     results = {
-        "dataset": dataset.describe(), "budget": asdict(budget), "models": models, "speed_reference": reference,
+        "dataset": dataset.describe(), "budget": asdict(budget), "models": models_out, "speed_reference": reference,
+        "score_threshold": score_threshold,
+        "equal_minutes": {axis: curves.equal_minutes(model_curves, axis) for axis in ("wall_min", "cpu_min")},
         "evaluator_cross_check": {"per_model": cross, "ultralytics_validator": validator,
                                   "explanation": CROSS_CHECK_EXPLANATION},
-        "machine": _machine(), "versions": versions,
+        "machine": {**machine(), "torch_threads": torch.get_num_threads()},
+        "provenance": provenance([budget.seed]),
         "memory_method": profile.MEMORY_METHOD,
-        "how_run": _how_run(budget, speed_images, warmup_images, yolo, yolo_weights, mask_rcnn_weights),
+        "how_run": _how_run(budget, choice, score_threshold, speed_images, warmup_images),
         "fairness_rules": _fairness_rules(budget),
     }
     grid_records = records[:grid_images]
@@ -356,26 +232,42 @@ def run_compare(
         {n: p[: len(grid_records)] for n, p in predictions.items()}, MODEL_LABELS, COMPARE_VAL,
         output_dir / "image_grid.png",
     )
+    gt = evaluate.load_ground_truth(str(dataset.val.json_file))
+    worst = {name: evaluate.worst_boundaries(gt, image_ids, p, dataset.category_ids, WORST_BOUNDARIES)
+             for name, p in predictions.items()}
+    for name, pairs in worst.items():
+        models_out[name]["worst_boundaries"] = [
+            {"image_id": image_ids[p["image_index"]], "annotation_id": p["annotation"]["id"],
+             "boundary_iou": p["boundary_iou"], "mask_iou": p["mask_iou"]} for p in pairs
+        ]
+    crops = report.write_worst_boundaries(worst, images, predictions, MODEL_LABELS, output_dir / "worst_boundaries.png")
     results["wall_time_s"] = steps.done()
-    scatter = report.write_scatter(results, output_dir / "speed_accuracy.png")
+    charts = [report.write_scatter(results, output_dir / "speed_accuracy.png"),
+              report.write_curves(results, output_dir / "accuracy_vs_minutes.png")]
     paths = report.write_report(results, output_dir)
     print(f"\n[compare] done in {results['wall_time_s']['total'] / 60:.1f} min: {paths['report']}, {paths['results']}, "
-          f"{scatter}, {grid}")
+          f"{', '.join(str(c) for c in charts)}, {grid}, {crops}")
     print(report.render_markdown(results).split("## Evaluator cross-check")[0])
     return results
 
 
-def _how_run(budget, speed_images, warmup_images, yolo, yolo_weights, mask_rcnn_weights) -> list[str]:
+def _how_run(budget: CompareBudget, choice: ModelChoice, score_threshold: float, speed_images: int,
+             warmup_images: int) -> list[str]:
+    minutes = f"; at most {budget.minutes:g} min of training each" if budget.minutes is not None else ""
     return [
+        f"Models: {', '.join(choice.selected())}" + (f"; given finished weights: {choice.weights}" if choice.weights
+                                                     else "") + ".",
         f"Training budget: Ultralytics models {budget.yolo_epochs} epochs at batch {budget.yolo_batch}; Detectron2 "
-        f"models {budget.d2_iters} iterations at batch {budget.d2_batch}; the minutes each took are in the table "
-        "(wall clock, and CPU time of the process and its data-loader workers).",
+        f"models {budget.d2_iters} iterations at batch {budget.d2_batch}{minutes}; the minutes each took are in the "
+        "table (wall clock, and CPU time of the process and its data-loader workers).",
         f"Seeds: {budget.seed} everywhere (Ultralytics `seed`, Detectron2 `SEED`); data-loader workers {budget.workers}.",
-        f"YOLO size {yolo}; YOLO weights: {yolo_weights or 'none, built from the yaml'}; ResNet weights: "
-        f"{mask_rcnn_weights or 'none (from scratch)'}.",
+        f"YOLO size {choice.yolo}; YOLO weights: {choice.yolo_weights or 'none, built from the yaml'}; ResNet weights: "
+        f"{choice.mask_rcnn_weights or 'none (from scratch)'}; passed through: Detectron2 opts "
+        f"{list(choice.d2_opts) or 'none'}, Ultralytics args {choice.yolo_args or 'none'}.",
         f"Accuracy: every val image at its original size through each model's own predictor (score >= "
-        f"{SCORE_THRESHOLD}, at most {MAX_DETECTIONS} detections), masks pasted at the original size, one "
-        "pycocotools COCOeval for all.",
+        f"{score_threshold}, at most {MAX_DETECTIONS} detections), masks pasted at the original size, one "
+        f"pycocotools COCOeval for all; Boundary AP by faster-coco-eval (dilation ratio "
+        f"{evaluate.BOUNDARY_DILATION_RATIO}); curves: the same at up to {curves.CURVE_POINTS} snapshots of each run.",
         f"Speed: {speed_images} val images, {warmup_images} warm-up images per model first, models interleaved "
         "image by image in one process, end-to-end predictor call (resize, network, NMS, mask paste).",
         "Command: `yolo-mask compare` (see README); everything is reproducible from results.json's recipes.",

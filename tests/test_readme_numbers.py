@@ -1,0 +1,42 @@
+"""README numbers come from committed benchmark results.
+
+Every benchmark with a README table has a `readme_table(result)` that renders its committed JSON; the README must
+hold that table verbatim, so a number edited by hand, or a result file rerun without updating the README, fails
+here. Every result file records how it was made (commit, command, seeds, torch threads).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ("yolo_mask_vs_yolo_seg", "mask_head_cost", "training_cost", "inference_latency")
+
+
+def _benchmark(name: str):
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_readme_table_is_the_committed_result(name):
+    result = json.loads((ROOT / "benchmarks" / "results" / f"{name}.json").read_text())
+    provenance = result["provenance"]
+    assert {"commit", "command", "seeds", "torch_threads", "machine"} <= set(provenance)
+    assert provenance["commit"] and not provenance["commit"].startswith("unknown"), provenance["commit"]
+    table = _benchmark(name).readme_table(result)
+    assert table in (ROOT / "README.md").read_text(), f"README.md does not show {name}.json as it is:\n{table}"
+
+
+def test_accuracy_claims_rest_on_three_seeds_with_training_times():
+    result = json.loads((ROOT / "benchmarks" / "results" / "yolo_mask_vs_yolo_seg.json").read_text())
+    seeds = result["provenance"]["seeds"]
+    assert len(seeds) >= 3 and sorted(map(int, result["per_seed"])) == sorted(seeds)
+    for per_seed in result["per_seed"].values():
+        for model in ("yolo_mask", "yolo_seg"):
+            assert per_seed["train_cost"][model]["wall_s"] > 0 and per_seed["train_cost"][model]["cpu_s"] > 0
