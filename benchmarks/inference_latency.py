@@ -158,6 +158,20 @@ def _paste_ms(path: str, x: torch.Tensor, args: argparse.Namespace) -> float:
     return interleaved_latency(paste, [x] * (args.warmup + args.runs), args.warmup)["paste"]["median_ms"]
 
 
+def readme_table(result: dict) -> str:
+    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim)."""
+    rows = ["| backend | detections | detect ms | YOLO-seg ms | YOLO-mask ms | YOLO-mask / detect | YOLO-mask / YOLO-seg |",
+            "|---|---|---|---|---|---|---|"]
+    for backend, by_k in result["latency_ms"].items():
+        for k, ms in by_k.items():
+            ratios = result["ratios"][backend]
+            rows.append(
+                f"| {backend} | {k} | " + " | ".join(f"{ms[n]['median_ms']:.1f}" for n in ("detect", "yolo_seg", "yolo_mask"))
+                + f" | {ratios['yolo_mask_over_detect'][k]:.2f}x | {ratios['yolo_mask_over_yolo_seg'][k]:.2f}x |"
+            )
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--imgsz", type=int, default=640)
@@ -236,6 +250,7 @@ def main() -> None:
                                              "goals_onnxruntime_at_10_detections")}, indent=2))
     if "yolo_mask_profile_ms" in result:
         print(json.dumps(result["yolo_mask_profile_ms"], indent=2))
+    print(readme_table(result))
     text = json.dumps(result, indent=2)
     if args.quick:  # a check of the script, not a result
         return
