@@ -1,4 +1,4 @@
-"""`yolo-mask`: data | train | eval | predict | convert | demo | compare | segment.
+"""`yolo-mask`: data | train | eval | predict | convert | export | demo | compare | segment.
 
 `segment MODE key=value ...` is Ultralytics' `yolo` command line on the YOLO-mask model (`adapters/cli.py`).
 `train` and `eval` take exactly the arguments of Detectron2's `tools/train_net.py` (they are built from
@@ -132,6 +132,22 @@ def _export_to_ultralytics(args: argparse.Namespace) -> None:
     print(f"[yolo-mask convert] {args.weights} ({config_file}) -> {output} (Ultralytics: YOLOMask({str(output)!r}))")
 
 
+def _export(args: argparse.Namespace) -> None:
+    """Detectron2's `tools/deploy/export_model.py --export-method tracing` on a yacs config (`apps/d2_export.py`)."""
+    from yolo_mask_plugin.apps.d2_export import export_model
+    from yolo_mask_plugin.d2.checkpoint import as_detectron2_weights
+
+    if train_net.is_lazy_config(args.config_file):
+        raise InvalidInputError(f"{args.config_file}: export takes a yacs .yaml config, as export_model.py does")
+    opts = list(args.opts)
+    if args.weights:
+        opts = ["MODEL.WEIGHTS", as_detectron2_weights(args.weights, args.output, key="--weights"), *opts]
+    cfg = build_cfg(args.config_file, opts)
+    cfg.freeze()
+    for fmt, path in export_model(cfg, args.sample_image, args.output, tuple(args.format)).items():
+        print(f"[yolo-mask export] {fmt}: {path}")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from yolo_mask_plugin.apps.demo import run_demo
 
@@ -226,6 +242,21 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("opts", nargs=argparse.REMAINDER, default=[],
                          help="with --from-detectron2: config overrides (KEY VALUE for a .yaml, key=value for a .py)")
 
+    from yolo_mask_plugin.apps.d2_export import FORMATS
+
+    export = commands.add_parser(
+        "export", help="a Detectron2 model -> TorchScript / ONNX through Detectron2's TracingAdapter, as its "
+                       "tools/deploy/export_model.py --export-method tracing (YOLOMask .pt files: `segment export`)",
+    )
+    export.add_argument("--config-file", default=DEFAULT_CONFIG, metavar="FILE", help="a yacs .yaml config")
+    export.add_argument("--weights", help="a Detectron2 checkpoint of the model, or a YOLO-mask .pt (default: the "
+                                          "config's MODEL.WEIGHTS)")
+    export.add_argument("--sample-image", required=True,
+                        help="the image to trace on; the exported graph takes images of its size after resizing")
+    export.add_argument("--output", required=True, help="folder for model.ts / model.onnx")
+    export.add_argument("--format", nargs="+", choices=FORMATS, default=list(FORMATS))
+    export.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config KEY VALUE pairs")
+
     demo = commands.add_parser("demo", help="the main job: data, YOLO (Ultralytics), mask head (Detectron2), eval")
     demo.add_argument("--output-dir", default="output/demo")
     demo.add_argument("--data-root", help="shapes dataset folder (default: as for `yolo-mask data`)")
@@ -291,8 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "eval":
         args.eval_only = True
     commands = {
-        "data": _data, "train": _train, "eval": _train, "predict": _predict, "convert": _convert, "demo": _demo,
-        "compare": _compare, "segment": _segment,
+        "data": _data, "train": _train, "eval": _train, "predict": _predict, "convert": _convert, "export": _export,
+        "demo": _demo, "compare": _compare, "segment": _segment,
     }
     try:
         return commands[args.command](args) or 0

@@ -21,7 +21,6 @@ def detections_to_instances(
     """
     if detections.ndim != 2 or detections.shape[1] < 6:
         raise ValueError(f"YOLO detections must be (N, 6+) rows of x1 y1 x2 y2 score class, got {tuple(detections.shape)}")
-    boxes = Boxes(detections[:, :4].float())
     scores = detections[:, 4].float()
     yolo_classes = detections[:, 5].long()
     class_map = class_map.to(detections.device)
@@ -30,9 +29,11 @@ def detections_to_instances(
     classes[in_range] = class_map[yolo_classes[in_range]]
 
     keep = torch.isfinite(detections[:, :5]).all(dim=1) & (classes >= 0)
-    boxes.tensor[~keep] = 0  # NaN would survive clip(); these rows are dropped just below anyway
+    # NaN would survive clip(): zeroed, and dropped just below anyway. `where` and `keep & ...`, not a masked
+    # assignment and `&=`: exported to ONNX (`apps/d2_export.py`) those broadcast wrongly / have no operator.
+    boxes = Boxes(torch.where(keep[:, None], detections[:, :4].float(), 0.0))
     boxes.clip(image_size)
-    keep &= boxes.nonempty()
+    keep = keep & boxes.nonempty()
 
     instances = Instances(image_size)
     instances.proposal_boxes = boxes[keep]
