@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MARKED = re.compile(r"(<!-- benchmark: (\w+) -->\n).*?(\n<!-- /benchmark -->)", re.S)
+MARKED = re.compile(r"(<!-- benchmark: (\w+) -->\n)(.*?)(<!-- /benchmark -->)", re.S)  # to the first end mark
 
 
 def benchmark_module(name: str):
@@ -34,7 +34,7 @@ def main() -> None:
     readme = ROOT / "README.md"
     text = readme.read_text()
     names = [m.group(2) for m in MARKED.finditer(text)]
-    readme.write_text(MARKED.sub(lambda m: m.group(1) + table(m.group(2)) + m.group(3), text))
+    readme.write_text(MARKED.sub(lambda m: m.group(1) + table(m.group(2)) + "\n" + m.group(4), text))
     print(f"README.md: tables of {', '.join(names)} written from benchmarks/results/")
 
 
