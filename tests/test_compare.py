@@ -509,3 +509,20 @@ def test_a_minutes_budget_stops_training_in_time(framework, small_shapes_root, t
     spent = record["cost"]["wall_s"] / 60
     assert abs(spent - minutes) <= 0.1 * minutes, spent
     assert len(record["snapshots"]) >= 2 and record["snapshots"][-1]["weights"] == record["weights"]
+
+
+def test_worst_boundary_crops_draw_on_read_only_images(tmp_path):
+    """Images come back from the loader read-only; the crop grid draws outlines on its own copies."""
+    from yolo_mask_plugin.apps.compare.report import write_worst_boundaries
+
+    rgb = np.full((64, 64, 3), 90, np.uint8)
+    rgb.flags.writeable = False
+    image = rgb[:, :, ::-1]  # BGR as `load_image_bgr` returns it: a view of the read-only RGB array PIL gave
+    predicted = torch.zeros(1, 64, 64, dtype=torch.bool)
+    predicted[0, 12:40, 10:44] = True
+    instances = Instances((64, 64), pred_masks=predicted)
+    pair = {"image_index": 0, "prediction": 0, "boundary_iou": 0.5, "mask_iou": 0.8,
+            "annotation": {"segmentation": [[10, 10, 40, 10, 40, 40, 10, 40]], "bbox": [10, 10, 30, 30]}}
+    path = write_worst_boundaries({"yolo_mask": [pair]}, [image], {"yolo_mask": [instances]}, MODEL_LABELS,
+                                  tmp_path / "worst.png")
+    assert Path(path).stat().st_size > 0 and (image == 90).all()

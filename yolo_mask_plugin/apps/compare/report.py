@@ -82,7 +82,7 @@ def write_worst_boundaries(worst: dict[str, list[dict]], images_bgr: list, predi
             if col >= len(pairs):
                 continue
             pair = pairs[col]
-            image = np.ascontiguousarray(images_bgr[pair["image_index"]][:, :, ::-1])
+            image = np.array(images_bgr[pair["image_index"]][:, :, ::-1])  # a writable copy: loaded images are read-only
             truth = annotation_mask(pair["annotation"], *image.shape[:2], "val json")
             predicted = predictions[name][pair["image_index"]].pred_masks[pair["prediction"]].numpy().astype(np.uint8)
             for mask, colour in ((truth, (0, 200, 0)), (predicted, (230, 0, 0))):
@@ -276,9 +276,15 @@ def render_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def write_results(results: dict, output_dir: Path) -> Path:
+    """Write results.json into `output_dir`; its path."""
+    path = output_dir / "results.json"
+    path.write_text(json.dumps(results, indent=2))
+    return path
+
+
 def write_report(results: dict, output_dir: Path) -> dict[str, Path]:
     """Write results.json and report.md into `output_dir`; their paths."""
-    paths = {"results": output_dir / "results.json", "report": output_dir / "report.md"}
-    paths["results"].write_text(json.dumps(results, indent=2))
+    paths = {"results": write_results(results, output_dir), "report": output_dir / "report.md"}
     paths["report"].write_text(render_markdown(results))
     return paths

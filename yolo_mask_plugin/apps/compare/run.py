@@ -226,6 +226,7 @@ def run_compare(
         "how_run": _how_run(budget, choice, score_threshold, speed_images, warmup_images),
         "fairness_rules": _fairness_rules(budget),
     }
+    report.write_results(results, output_dir)  # the numbers first: a failing figure must not lose them
     grid_records = records[:grid_images]
     grid = report.write_image_grid(
         grid_records, [images[i][:, :, ::-1] for i in range(len(grid_records))],
