@@ -17,6 +17,7 @@ from __future__ import annotations
 from copy import copy
 from pathlib import Path
 
+from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.models.yolo.segment import SegmentationTrainer
 from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
 from ultralytics.utils.patches import torch_load, torch_save
@@ -30,13 +31,22 @@ from yolo_mask_plugin.core.threads import kept_torch_threads
 GT_MASK_ARGS = {"overlap_mask": False, "mask_ratio": 1}
 
 
-class AllThreadsSegmentationTrainer(SegmentationTrainer):
-    """Ultralytics' SegmentationTrainer, except that on the CPU it keeps every thread torch had (Ultralytics
-    sets cpu_count - 1). `yolo-mask compare` trains stock YOLO-seg with it, so both YOLO shells train alike."""
+class _AllThreads:
+    """On the CPU, keep every thread torch had through an Ultralytics trainer's set-up (which leaves cpu_count - 1:
+    half the cores of a 2-core machine)."""
 
     def __init__(self, cfg=DEFAULT_CFG, overrides: dict | None = None, _callbacks: dict | None = None):
-        with kept_torch_threads():  # Ultralytics' device setup would leave cpu_count - 1
+        with kept_torch_threads():
             super().__init__(cfg, overrides, _callbacks)
+
+
+class AllThreadsDetectionTrainer(_AllThreads, DetectionTrainer):
+    """Ultralytics' DetectionTrainer with every torch thread: the demo's YOLO, so that it trains as YOLO-mask does."""
+
+
+class AllThreadsSegmentationTrainer(_AllThreads, SegmentationTrainer):
+    """Ultralytics' SegmentationTrainer with every torch thread. `yolo-mask compare` trains stock YOLO-seg with it,
+    so both YOLO shells train alike."""
 
 
 class YOLOMaskTrainer(AllThreadsSegmentationTrainer):

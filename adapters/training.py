@@ -7,6 +7,7 @@ from pathlib import Path
 from ultralytics import YOLO
 from ultralytics.engine.model import Model
 
+from yolo_mask_plugin.adapters.train import AllThreadsDetectionTrainer
 from yolo_mask_plugin.core.threads import kept_torch_threads
 
 
@@ -36,5 +37,7 @@ def train_yolo_detector(
     model: str = "yolo11n.yaml",
     **train_args,
 ) -> Path:
-    """Train the detector `model` (a `.yaml` from scratch, or a `.pt` to fine-tune) on `data_yaml`; `best.pt`."""
-    return train_ultralytics(YOLO(model, task="detect"), data_yaml, project, name, **train_args)
+    """Train the detector `model` (a `.yaml` from scratch, or a `.pt` to fine-tune) on `data_yaml` with Ultralytics'
+    DetectionTrainer on every torch thread; `best.pt`."""
+    return train_ultralytics(YOLO(model, task="detect"), data_yaml, project, name,
+                             **{"trainer": AllThreadsDetectionTrainer, **train_args})

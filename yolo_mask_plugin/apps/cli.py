@@ -151,7 +151,7 @@ def _export(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from yolo_mask_plugin.apps.demo import run_demo
 
-    run_demo(args.output_dir, data_root=args.data_root, yolo_epochs=args.yolo_epochs, opts=args.opts)
+    run_demo(args.output_dir, data_root=args.data_root, yolo_epochs=args.yolo_epochs, opts=args.opts, seed=args.seed)
 
 
 def _compare(args: argparse.Namespace) -> None:
@@ -261,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--output-dir", default="output/demo")
     demo.add_argument("--data-root", help="shapes dataset folder (default: as for `yolo-mask data`)")
     demo.add_argument("--yolo-epochs", type=int, default=None, help="Ultralytics epochs (default: the demo's)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of both trainers (Ultralytics seed, Detectron2 SEED)")
     demo.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="Detectron2 config KEY VALUE pairs")
 
     from yolo_mask_plugin.apps.compare.models import MODEL_LABELS, CompareBudget

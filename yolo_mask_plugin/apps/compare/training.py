@@ -40,7 +40,7 @@ class TrainingClock(HookBase):
 
     def __init__(self, run_dir: Path, period: int, minutes: float | None, snapshots: list[dict]):
         self.run_dir, self.period, self.minutes, self.snapshots = run_dir, period, minutes, snapshots
-        self.clock = CostClock(snapshots[-1] if snapshots else None)
+        self.clock: CostClock | None = None  # started in before_train
         self.last_step: dict | None = None  # the clock at the end of the last training step
 
     def before_train(self) -> None:  # once the trainer is set up, as Ultralytics' clock starts
@@ -57,16 +57,19 @@ class TrainingClock(HookBase):
     def record(self, weights: str, iterations: int) -> None:
         self.snapshots.append({"weights": str(self.run_dir / weights), "at": f"{iterations} it",
                                 **(self.last_step or self.clock.read())})
-        (self.run_dir / SNAPSHOTS).write_text(json.dumps(self.snapshots, indent=2))
+        self._write()
 
     def record_final(self, weights: Path, iterations: int) -> None:
         """The final weights as the last snapshot (in place of the periodic checkpoint of the same iteration), at
         the time of the last step (saving them is not training)."""
         if self.snapshots and self.snapshots[-1]["at"] == f"{iterations} it":
             self.snapshots[-1]["weights"] = str(weights)
-            (self.run_dir / SNAPSHOTS).write_text(json.dumps(self.snapshots, indent=2))
+            self._write()
         else:
             self.record(weights.name, iterations)
+
+    def _write(self) -> None:
+        (self.run_dir / SNAPSHOTS).write_text(json.dumps(self.snapshots, indent=2))
 
 
 def _snapshots(run_dir: Path) -> list[dict]:
