@@ -13,7 +13,11 @@ from __future__ import annotations
 import importlib
 import sys
 
+from yolo_mask_plugin.core.threads import fix_omp_threads_before_ultralytics
+
 __version__ = "0.2.0"
+
+fix_omp_threads_before_ultralytics()  # before anything imports Ultralytics (see core/threads.py)
 
 # Module paths that checkpoints written by 0.1.0 pickled, before the core moved into `core/`: aliased, so
 # `YOLOMask("best.pt")` and `torch.load` keep finding their classes.
