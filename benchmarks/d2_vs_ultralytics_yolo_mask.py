@@ -35,16 +35,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import shlex
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
-import detectron2
 import torch
-import ultralytics
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
@@ -58,13 +52,12 @@ from yolo_mask_plugin.apps.compare.run import default_dataset
 from yolo_mask_plugin.apps.compare.training import train_detectron2
 from yolo_mask_plugin.apps.demo import YOLO_TRAIN_ARGS
 from yolo_mask_plugin.apps.predict import load_image_bgr
-from yolo_mask_plugin.apps.runs import code_version, finish_run, finished_run, measured_cost, start_run
+from yolo_mask_plugin.apps.runs import code_version, finish_run, finished_run, measured_cost, provenance, start_run
 from yolo_mask_plugin.d2.checkpoint import export_ultralytics_checkpoint
 from yolo_mask_plugin.d2.config import build_cfg
 
 D2_CONFIG = "shapes/yolo_mask_single_pass_end2end.yaml"
 YOLO_MODEL = "yolo11n.yaml"
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _no_ema(trainer) -> None:
@@ -164,20 +157,14 @@ def _summary(runs: list[dict]) -> dict:
     }
 
 
-def _commit() -> dict:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
-
-    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain"))}
-
-
 def _fmt(summary: dict, key: str) -> str:
     s = summary[key]
     return f"{s['mean']:.1f}" + (f" ± {s['std']:.1f}" if s["std"] is not None else "")
 
 
-def markdown_table(result: dict) -> str:
-    """The README table: one row per trained model, mean ± standard deviation over the seeds."""
+def readme_table(result: dict) -> str:
+    """The README table: one row per trained model, mean ± standard deviation over the seeds (tests/
+    test_readme_numbers.py checks the README holds it verbatim)."""
     lines = ["| model, trainer | seeds | bbox AP | segm AP | train min (wall) | train min (CPU) |", "|---" * 6 + "|"]
     for name, model in result["models"].items():
         s = model["summary"]
@@ -243,15 +230,10 @@ def main() -> None:
         }
 
     result = {
-        **_commit(), "command": shlex.join([Path(sys.executable).name, *sys.argv]), "seeds": args.seeds,
-        "torch_threads": torch.get_num_threads(), "code_version": code_version(), "dataset": dataset.describe(),
+        "provenance": provenance(args.seeds), "code_version": code_version(), "dataset": dataset.describe(),
         "imgsz": args.imgsz, "epochs": args.epochs, "evaluation": (
             "every val image at its original size through Ultralytics' predictor (Detectron2's model exported to a "
             "YOLO-mask .pt), score >= 0.05, <= 100 detections, one pycocotools COCOeval, AP in percent"),
-        "machine": {"cpu": platform.processor() or platform.machine(), "platform": platform.platform(),
-                    "device": _device()},
-        "versions": {"torch": torch.__version__, "ultralytics": ultralytics.__version__,
-                     "detectron2": detectron2.__version__, "python": platform.python_version()},
         "models": models,
     }
     if "detectron2" in models and "ultralytics_recipe" in models:
@@ -263,7 +245,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k != "models"}, indent=2))
-    print(markdown_table(result))
+    print(readme_table(result))
     print(f"[bench] results: {out}")
 
 

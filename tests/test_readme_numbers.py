@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.update_readme import MARKED, ROOT, table
 
-BENCHMARKS = ("yolo_mask_vs_yolo_seg", "mask_head_cost", "training_cost", "inference_latency")
+BENCHMARKS = ("yolo_mask_vs_yolo_seg", "mask_head_cost", "training_cost", "inference_latency", "demo_seeds")
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)
@@ -36,3 +36,12 @@ def test_accuracy_claims_rest_on_three_seeds_with_training_times():
     for per_seed in result["per_seed"].values():
         for model in ("yolo_mask", "yolo_seg"):
             assert per_seed["train_cost"][model]["wall_s"] > 0 and per_seed["train_cost"][model]["cpu_s"] > 0
+
+
+def test_demo_numbers_rest_on_three_seeds_of_the_demo_command():
+    result = json.loads((ROOT / "benchmarks" / "results" / "demo_seeds.json").read_text())
+    runs = result["runs"]
+    assert len(runs) >= 3 and [r["seed"] for r in runs] == result["provenance"]["seeds"]
+    for run in runs:
+        assert run["wall_s"]["yolo_train"] > 0 and run["wall_s"]["mask_train_and_eval"] > 0
+        assert run["yolo_train_args"]["seed"] == run["seed"]  # each seed trained its own YOLO

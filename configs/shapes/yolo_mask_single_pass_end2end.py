@@ -17,7 +17,7 @@ from ..common.data.shapes import dataloader
 from ..common.models.yolo_mask_single_pass import model
 from ..common.shapes_schedule import train
 
-MAX_ITER = 150  # 40 epochs x 240 images / 64 images per iteration
+MAX_ITER = 188  # 50 epochs x 240 images / 64 images per iteration
 
 dataloader.train.mapper.image_format = "RGB"  # YOLO takes RGB
 dataloader.train.total_batch_size = 64  # Ultralytics' images per optimizer step (nbs)
