@@ -47,6 +47,16 @@ TINY_PASS_THROUGH = {"d2": 64, "box": 5.0}  # --d2-opts MODEL.ROI_HEADS.BATCH_SI
 TRAIN_ARGS = {"imgsz": TEST_IMAGE_SIZE, "batch": 8, "workers": 0, "device": "cpu", "seed": 0}  # Ultralytics trainer
 
 
+SESSION_THREADS = torch.get_num_threads()  # after the plugin's import fixed OMP_NUM_THREADS (core/threads.py)
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_as_the_session_started():
+    """Every test starts with the thread count the session started with: Ultralytics' predictors and validators set
+    torch to cpu_count - 1 threads and never set it back, which would slow every later test in this process."""
+    torch.set_num_threads(SESSION_THREADS)
+
+
 @pytest.fixture(scope="session")
 def shapes_root(tmp_path_factory) -> Path:
     """A small shapes dataset (registered as shapes_train / shapes_val) at the size the tests train at."""
