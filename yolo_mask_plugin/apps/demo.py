@@ -27,8 +27,8 @@ from yolo_mask_plugin.data import default_shapes_root, generate_shapes_dataset
 DEMO_CONFIG = "shapes/yolo_mask_single_pass.yaml"
 # Ultralytics settings for YOLO11n from scratch on 240 images, sized for 2 CPU cores: a higher AdamW rate than
 # Ultralytics' auto-optimizer, no mosaic and 1 warm-up epoch, at 192 px, because a 50-epoch budget from scratch
-# learns little with the defaults (box mAP 0.03 after 12 epochs). 50 epochs on both CPU threads fit the demo's
-# 15 minutes with the mask stage; what they reach over seeds: benchmarks/results/demo_seeds.json.
+# learns little with the defaults (an early probe, not kept as a benchmark). 50 epochs on both CPU threads fit
+# the demo's 15 minutes with the mask stage; what they reach over seeds: benchmarks/results/demo_seeds.json.
 # Validation runs once, after the last epoch.
 YOLO_TRAIN_ARGS = {
     "model": "yolo11n.yaml", "epochs": 50, "imgsz": 192, "batch": 8, "workers": 2, "seed": 0,
