@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from pathlib import Path
 
 import torch
@@ -52,7 +51,9 @@ from yolo_mask_plugin.apps.compare.run import default_dataset
 from yolo_mask_plugin.apps.compare.training import train_detectron2
 from yolo_mask_plugin.apps.demo import YOLO_TRAIN_ARGS
 from yolo_mask_plugin.apps.predict import load_image_bgr
-from yolo_mask_plugin.apps.runs import code_version, finish_run, finished_run, measured_cost, provenance, start_run
+from yolo_mask_plugin.apps.runs import (
+    code_version, finish_run, finished_run, measured_cost, provenance, seed_spread, start_run,
+)
 from yolo_mask_plugin.d2.checkpoint import export_ultralytics_checkpoint
 from yolo_mask_plugin.d2.config import build_cfg
 
@@ -150,11 +151,7 @@ def _summary(runs: list[dict]) -> dict:
         "bbox_AP": [r["bbox"]["AP"] for r in runs], "segm_AP": [r["segm"]["AP"] for r in runs],
         "train_wall_min": [r["train_wall_min"] for r in runs], "train_cpu_min": [r["train_cpu_min"] for r in runs],
     }
-    return {
-        name: {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
-               "min": min(values), "max": max(values)}
-        for name, values in columns.items()
-    }
+    return {name: seed_spread(values) for name, values in columns.items()}
 
 
 def _fmt(summary: dict, key: str) -> str:

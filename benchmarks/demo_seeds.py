@@ -3,7 +3,8 @@ spread, against the demo's target (segm AP >= 35 in <= 15 min, every seed).
 
 Each seed is the demo command itself, in a fresh interpreter, into its own folder (`--seed` seeds Ultralytics'
 trainer and Detectron2's SEED); the result file is rewritten after every seed, so a killed benchmark keeps the
-seeds it finished, and a rerun into the same folder reuses what the demo itself reuses (a finished YOLO run of the same settings and code).
+seeds it finished, and a rerun into the same folder reuses what the demo itself reuses (a finished YOLO run of the
+same settings and code).
 
     python benchmarks/demo_seeds.py --seeds 0 1 2
 """
@@ -12,12 +13,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-from yolo_mask_plugin.apps.runs import provenance
+from yolo_mask_plugin.apps.runs import provenance, seed_spread
 
 TARGET = {"segm_AP_at_least": 35.0, "wall_s_at_most": 15 * 60}
 
@@ -44,11 +44,9 @@ def run_seed(seed: int, output_dir: Path) -> dict:
 
 def summary(runs: list[dict]) -> dict:
     """Mean and sample standard deviation over seeds, and whether every seed met the target."""
-    out = {}
-    for key, values in (("segm_AP", [r["segm_AP"] for r in runs]), ("bbox_AP", [r["bbox_AP"] for r in runs]),
-                        ("wall_s", [r["wall_s"]["total"] for r in runs])):
-        out[key] = {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
-                    "min": min(values), "max": max(values)}
+    out = {key: seed_spread(values) for key, values in (
+        ("segm_AP", [r["segm_AP"] for r in runs]), ("bbox_AP", [r["bbox_AP"] for r in runs]),
+        ("wall_s", [r["wall_s"]["total"] for r in runs]))}
     out["target_met_by_every_seed"] = all(
         r["segm_AP"] is not None and r["segm_AP"] >= TARGET["segm_AP_at_least"]
         and r["wall_s"]["total"] <= TARGET["wall_s_at_most"] for r in runs
@@ -71,9 +69,9 @@ def readme_table(result: dict) -> str:
                 f"{s['wall_s']['mean']:.0f} ± {s['wall_s']['std']:.0f} |")
     verdict = "met by every seed" if s["target_met_by_every_seed"] else "not met by every seed"
     rows.append("")
-    rows.append(f"Target (segm AP >= {result['target']['segm_AP_at_least']:.0f} in <= "
-                f"{result['target']['wall_s_at_most'] / 60:.0f} min): {verdict}. Commit {result['provenance']['commit'][:12]}, "
-                f"`{result['provenance']['command']}`, {result['provenance']['machine']['description']}.")
+    target, made = result["target"], result["provenance"]
+    rows.append(f"Target (segm AP >= {target['segm_AP_at_least']:.0f} in <= {target['wall_s_at_most'] / 60:.0f} min): "
+                f"{verdict}. Commit {made['commit'][:12]}, `{made['command']}`, {made['machine']['description']}.")
     return "\n".join(rows)
 
 

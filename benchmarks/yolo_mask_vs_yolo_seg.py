@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from pathlib import Path
 
 import yaml
@@ -30,7 +29,9 @@ from yolo_mask_plugin.adapters import YOLOMask
 from yolo_mask_plugin.adapters.train import AllThreadsSegmentationTrainer
 from yolo_mask_plugin.adapters.training import train_ultralytics
 from yolo_mask_plugin.apps.demo import YOLO_TRAIN_ARGS
-from yolo_mask_plugin.apps.runs import code_version, finish_run, finished_run, measured_cost, provenance, start_run
+from yolo_mask_plugin.apps.runs import (
+    code_version, finish_run, finished_run, measured_cost, provenance, seed_spread, start_run,
+)
 from yolo_mask_plugin.core.mask_branch import MASK_HEAD_DEFAULTS
 from yolo_mask_plugin.core.threads import kept_torch_threads
 from yolo_mask_plugin.data import default_shapes_root, generate_shapes_dataset
@@ -87,9 +88,9 @@ def accuracy(model, data_yaml: Path, imgsz: int, output_dir: Path, name: str) ->
 
 
 def spread(values: list[float]) -> dict:
-    """Mean, sample standard deviation, min and max."""
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "min": min(values), "max": max(values), "n": len(values)}
+    """`seed_spread`, with a standard deviation of 0.0 for one seed (this benchmark's tables print one)."""
+    result = seed_spread(values)
+    return {**result, "std": 0.0 if result["std"] is None else result["std"]}
 
 
 def summarize(per_seed: dict[int, dict]) -> dict:

@@ -33,8 +33,8 @@ MIN_MEAN_MASK_IOU = 0.7
 # Ultralytics: 48 images x 30 epochs in batches of 4, one optimizer step per batch (nbs=4: Ultralytics would
 # otherwise accumulate to 64 images, 23 steps in all), mask gain 7.5: the cheapest budget tried that cleared 0.7
 # with a margin (the test prints its mean IoU and that of the boxes themselves).
-ULTRALYTICS_TRAIN = {"epochs": 30, "batch": 4, "nbs": 4, "mask": 7.5, "optimizer": "AdamW", "lr0": 0.005, "warmup_epochs": 1,
-                     "mosaic": 0.0, "val": False}
+ULTRALYTICS_TRAIN = {"epochs": 30, "batch": 4, "nbs": 4, "mask": 7.5, "optimizer": "AdamW", "lr0": 0.005,
+                     "warmup_epochs": 1, "mosaic": 0.0, "val": False}
 
 
 def _ground_truth_mask(annotation: dict, h: int, w: int) -> np.ndarray:
@@ -96,8 +96,9 @@ def test_ultralytics_trained_mask_head_reaches_mask_iou_on_validation_ground_tru
     model_yaml.write_text(yaml.safe_dump({**yaml_model_load("yolo11n.yaml"), "mask_head": {"pool_p2": True}}))
     best = train_ultralytics(YOLOMask(str(model_yaml)), root / "shapes-seg.yaml", tmp_path, "train",
                              **{**TRAIN_ARGS, **ULTRALYTICS_TRAIN})
-    model = YOLOMask(str(best)).model.float().eval()
-    assert model.mask_head.spec["pool_p2"] and float(YOLOMask(str(best)).ckpt["train_args"]["mask"]) == 7.5
+    trained = YOLOMask(str(best))
+    assert trained.model.mask_head.spec["pool_p2"] and float(trained.ckpt["train_args"]["mask"]) == 7.5
+    model = trained.model.float().eval()
 
     coco = json.loads((root / "annotations" / "instances_val.json").read_text())
     class_index = {c["id"]: i for i, c in enumerate(coco["categories"])}  # the YOLO labels' order
@@ -109,9 +110,10 @@ def test_ultralytics_trained_mask_head_reaches_mask_iou_on_validation_ground_tru
         bgr = cv2.imread(str(root / "images" / "val" / image["file_name"]))
         pixels = torch.from_numpy(bgr[:, :, ::-1].copy()).permute(2, 0, 1)[None].float() / 255  # as Ultralytics feeds
         boxes = torch.tensor([[x, y, x + bw, y + bh] for x, y, bw, bh in (a["bbox"] for a in annotations)])
+        classes = torch.tensor([class_index[a["category_id"]] for a in annotations])
         with torch.no_grad():
             _, maps = model(pixels)
-            probs = model.mask_probs(maps, [boxes], [torch.tensor([class_index[a["category_id"]] for a in annotations])])[0]
+            probs = model.mask_probs(maps, [boxes], [classes])[0]
         for mask, box, annotation in zip(paste_masks(probs, boxes, (h, w)).numpy(), boxes.round().int(), annotations):
             truth = _ground_truth_mask(annotation, h, w)
             ious.append(_iou(mask, truth))

@@ -13,6 +13,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -141,6 +142,13 @@ def start_run(run_dir: Path, settings: dict) -> None:
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     started.write_text(json.dumps(settings, indent=2))
+
+
+def seed_spread(values: list[float]) -> dict:
+    """What a benchmark reports of one number over seeds: mean, sample standard deviation (None for one seed), min,
+    max and how many."""
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
+            "min": min(values), "max": max(values), "n": len(values)}
 
 
 def finish_run(run_dir: Path, settings: dict, weights: Path, cost: dict, **extra) -> dict:

@@ -9,10 +9,9 @@
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import os
 
 import torch
 
