@@ -23,6 +23,7 @@ from yolo_mask_plugin.adapters.end2end import (
 )
 from yolo_mask_plugin.adapters.mask_model import find_mask_model
 from yolo_mask_plugin.core.paste import paste_masks
+from yolo_mask_plugin.core.threads import kept_torch_threads
 
 
 class YOLOMaskPredictor(SegmentationPredictor):
@@ -30,8 +31,10 @@ class YOLOMaskPredictor(SegmentationPredictor):
 
     def setup_model(self, model, verbose: bool = True) -> None:
         """Ultralytics' AutoBackend, then a check that it runs a YOLO-mask model or YOLO-mask's end-to-end export
-        (an OpenVINO one recompiled at FP32 on the CPU, `run_openvino_at_fp32`)."""
-        super().setup_model(model, verbose)
+        (an OpenVINO one recompiled at FP32 on the CPU, `run_openvino_at_fp32`). Torch keeps its thread count
+        (Ultralytics' device selection would leave cpu_count - 1 behind for the rest of the process)."""
+        with kept_torch_threads():
+            super().setup_model(model, verbose)
         if is_pytorch_backend(self.model, "YOLOMaskPredictor"):
             find_mask_model(self.model, "YOLOMaskPredictor")
         else:

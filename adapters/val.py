@@ -25,6 +25,7 @@ from yolo_mask_plugin.adapters.end2end import (
 )
 from yolo_mask_plugin.adapters.mask_model import YOLOMaskModel, find_mask_model
 from yolo_mask_plugin.core.paste import paste_masks
+from yolo_mask_plugin.core.threads import kept_torch_threads
 
 MAX_MASKS = 100
 
@@ -35,6 +36,12 @@ class YOLOMaskValidator(SegmentationValidator):
     def __init__(self, dataloader=None, save_dir=None, args=None, _callbacks: dict | None = None):
         super().__init__(dataloader, save_dir, {**without_mask_args(args), "overlap_mask": False}, _callbacks)
         self.mask_model: YOLOMaskModel | None = None
+
+    def __call__(self, trainer=None, model=None):
+        """Ultralytics' validation; torch keeps its thread count (a stand-alone CPU validation's device selection
+        would leave cpu_count - 1 behind for the rest of the process)."""
+        with kept_torch_threads():
+            return super().__call__(trainer, model)
 
     def build_dataset(self, img_path: str, mode: str = "val", batch: int | None = None):
         """Ultralytics' YOLO-seg dataset, with ground-truth masks rasterised as annotated (holes, separate parts)."""

@@ -187,6 +187,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    run_provenance, run_code = provenance(args.seeds), code_version()  # the code as it was when training started
     output_dir = Path(args.output_dir).absolute()
     dataset = prepare_dataset(*default_dataset(), output_dir / "data")
     ultralytics_args = {
@@ -227,7 +228,7 @@ def main() -> None:
         }
 
     result = {
-        "provenance": provenance(args.seeds), "code_version": code_version(), "dataset": dataset.describe(),
+        "provenance": run_provenance, "code_version": run_code, "dataset": dataset.describe(),
         "imgsz": args.imgsz, "epochs": args.epochs, "evaluation": (
             "every val image at its original size through Ultralytics' predictor (Detectron2's model exported to a "
             "YOLO-mask .pt), score >= 0.05, <= 100 detections, one pycocotools COCOeval, AP in percent"),

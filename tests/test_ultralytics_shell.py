@@ -5,6 +5,7 @@ from the files it wrote. The detection checkpoint they start from is the session
 """
 from __future__ import annotations
 
+import os
 import csv
 import math
 import shutil
@@ -112,12 +113,20 @@ def test_loss_has_the_same_keys_in_eval_mode_and_handles_images_without_instance
     assert torch.isfinite(loss).all() and items["mask_loss"] == 0
 
 
+def _threads_ultralytics_would_not_choose() -> int:
+    """Set torch to cpu_count threads (Ultralytics' CPU device selection sets cpu_count - 1) and return it."""
+    torch.set_num_threads(os.cpu_count() or 1)
+    return torch.get_num_threads()
+
+
 def test_validator_reports_mask_metrics_at_both_resolutions(frozen_detector_run, shapes_root, tmp_path):
     model = YOLOMask(str(frozen_detector_run.best))
     common = dict(data=str(shapes_root / "shapes-seg.yaml"), imgsz=TEST_IMAGE_SIZE, batch=4, device="cpu",
                   plots=False, conf=0.001, project=str(tmp_path), exist_ok=True)
+    threads = _threads_ultralytics_would_not_choose()
     quarter = model.val(name="quarter", **common).results_dict
     full = model.val(name="full", save_txt=True, **common).results_dict
+    assert torch.get_num_threads() == threads  # Ultralytics' CPU set-up leaves cpu_count - 1 unless kept
     for metrics in (quarter, full):
         assert {"metrics/mAP50-95(M)", "metrics/mAP50-95(B)"} <= set(metrics)
     assert quarter["metrics/mAP50-95(B)"] == pytest.approx(full["metrics/mAP50-95(B)"])  # boxes do not change
@@ -132,8 +141,10 @@ def test_predictor_masks_in_input_and_original_frames(frozen_detector_run, shape
     cv2.imwrite(str(path), image)
     model = YOLOMask(str(frozen_detector_run.best))
     common = dict(imgsz=TEST_IMAGE_SIZE, conf=0.001, max_det=20, device="cpu", verbose=False)
+    threads = _threads_ultralytics_would_not_choose()
     small = model.predict(str(path), **common)[0]
     retina = model.predict(str(path), retina_masks=True, **common)[0]
+    assert torch.get_num_threads() == threads
     assert small.masks is not None and retina.masks is not None
     assert tuple(retina.masks.data.shape[1:]) == image.shape[:2]
     assert tuple(small.masks.data.shape[1:]) == (96, 128)  # Ultralytics' letterboxed input

@@ -39,9 +39,9 @@ NUM_OVERLAYS = 8
 OVERLAY_CONFIDENCE = 0.25
 
 
-def _train_yolo(data_yaml: Path, output_dir: Path, train_args: dict) -> dict:
-    """Ultralytics training, skipped when this folder already holds a finished run with the same settings and
-    code; returns the run record."""
+def train_demo_yolo(data_yaml: Path, output_dir: Path, train_args: dict) -> dict:
+    """The demo's YOLO stage: Ultralytics training into `output_dir/yolo`, skipped when that holds a finished run
+    with the same settings and code; returns the run record."""
     run_dir = output_dir / "yolo"
     settings = {**train_args, "data": str(data_yaml), "code": code_version()}
     record = finished_run(run_dir, settings)
@@ -73,7 +73,7 @@ def run_demo(
 
     steps.begin("yolo_train", "train YOLO with Ultralytics' trainer")
     yolo_train_args = {**YOLO_TRAIN_ARGS, "seed": seed, **({"epochs": yolo_epochs} if yolo_epochs else {})}
-    yolo_run = _train_yolo(data_root / "shapes-seg.yaml", output_dir, yolo_train_args)
+    yolo_run = train_demo_yolo(data_root / "shapes-seg.yaml", output_dir, yolo_train_args)
     best_pt = Path(yolo_run["weights"])
 
     steps.begin(
