@@ -106,10 +106,12 @@ def _cell(spread: dict) -> str:
     return f"{spread['mean']:.1f}" + (f" ± {spread['std']:.1f}" if spread["std"] is not None else "")
 
 
-def _diff(summary: dict, key: str) -> str:
+def _diff(name: str, summary: dict, key: str) -> str:
+    if name == REFERENCE:
+        return "reference"
     d = summary.get("minus_reference", {}).get(key)
     if d is None:
-        return "reference"
+        return "n/a (< 2 seeds paired)"
     return f"{d['mean']:+.1f} ± {d['std']:.1f}" + ("" if d["exceeds_spread"] else " (within spread)")
 
 
@@ -122,7 +124,7 @@ def readme_table(result: dict) -> str:
              "|---" * 8 + "|"]
     for name, s in result["summary"].items():
         lines.append(f"| {name} | {_cell(s['segm_AP'])} | {_cell(s['boundary_AP'])} | {_cell(s['boundary_AP75'])} | "
-                     f"{_diff(s, 'segm_AP')} | {_diff(s, 'boundary_AP')} | {_cell(s['bbox_AP'])} | "
+                     f"{_diff(name, s, 'segm_AP')} | {_diff(name, s, 'boundary_AP')} | {_cell(s['bbox_AP'])} | "
                      f"{_cell(s['train_wall_min'])} |")
     return "\n".join(lines)
 
