@@ -2,7 +2,7 @@
 
 The detector is unchanged (a YOLO detection checkpoint loads into it as is); the mask branch pools the
 P3/P4/P5 maps the detect head returns as "feats" (in training, and in eval as the second output), and with
-`pool_p2` also YOLO's stride-4 body map, added to that output as "p2"; the image goes through YOLO once.
+`pool_p2` (the default) also YOLO's stride-4 body map, added to that output as "p2"; the image goes through YOLO once.
 Masks are predicted after NMS, for the kept boxes only, by `mask_probs`.
 """
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Write every benchmark's table into README.md from its committed result JSON.
 
 README.md marks each table with `<!-- benchmark: NAME -->` ... `<!-- /benchmark -->`; between them goes
-`benchmarks/NAME.py`'s `readme_table(benchmarks/results/NAME.json)`. tests/test_readme_numbers.py checks that the
+`benchmarks/NAME.py`'s `readme_table` of its result (`benchmarks/results/NAME.json`, or `NAME/results.json` for a
+benchmark that keeps a folder). tests/test_readme_numbers.py checks that the
 README holds exactly these tables.
 
     python benchmarks/update_readme.py
@@ -25,9 +26,14 @@ def benchmark_module(name: str):
     return module
 
 
+def result_file(name: str) -> Path:
+    """The committed result of benchmark `name`."""
+    single = ROOT / "benchmarks" / "results" / f"{name}.json"
+    return single if single.is_file() else ROOT / "benchmarks" / "results" / name / "results.json"
+
+
 def table(name: str) -> str:
-    result = json.loads((ROOT / "benchmarks" / "results" / f"{name}.json").read_text())
-    return benchmark_module(name).readme_table(result)
+    return benchmark_module(name).readme_table(json.loads(result_file(name).read_text()))
 
 
 def main() -> None:

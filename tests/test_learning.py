@@ -4,7 +4,7 @@ Mask quality is measured apart from the detector: the validation ground-truth bo
 into the image, and each is compared with its ground-truth mask.
   * Detectron2: the seed's two-branch design (a ResNet-18-FPN with GN, learning from scratch with the mask head),
     boxes through Detectron2's own `GeneralizedRCNN.inference(detected_instances=...)`.
-  * Ultralytics: `YOLOMask("yolo11n.yaml").train(...)`, the head users get (YOLO from scratch, P2 pooled), boxes
+  * Ultralytics: `YOLOMask("yolo11n.yaml").train(...)`, the head users get (YOLO from scratch, P2-P5 pooled), boxes
     through the trained model's `mask_probs` on its own maps, pasted by the core's `paste_masks`.
 """
 from __future__ import annotations
@@ -15,8 +15,6 @@ import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 import torch
-import yaml
-from ultralytics.nn.tasks import yaml_model_load
 from detectron2.data import DatasetCatalog
 from detectron2.data.detection_utils import read_image
 from detectron2.structures import Boxes, BoxMode, Instances
@@ -92,9 +90,7 @@ def test_mask_head_reaches_mask_iou_on_validation_ground_truth_boxes(shapes_root
 
 def test_ultralytics_trained_mask_head_reaches_mask_iou_on_validation_ground_truth_boxes(tmp_path):
     root = generate_shapes_dataset(tmp_path / "shapes", 48, 24, TEST_IMAGE_SIZE)
-    model_yaml = tmp_path / "yolo11n-mask-p2.yaml"
-    model_yaml.write_text(yaml.safe_dump({**yaml_model_load("yolo11n.yaml"), "mask_head": {"pool_p2": True}}))
-    best = train_ultralytics(YOLOMask(str(model_yaml)), root / "shapes-seg.yaml", tmp_path, "train",
+    best = train_ultralytics(YOLOMask("yolo11n.yaml"), root / "shapes-seg.yaml", tmp_path, "train",
                              **{**TRAIN_ARGS, **ULTRALYTICS_TRAIN})
     trained = YOLOMask(str(best))
     assert trained.model.mask_head.spec["pool_p2"] and float(trained.ckpt["train_args"]["mask"]) == 7.5

@@ -100,3 +100,12 @@ def test_every_parameter_gets_a_gradient_when_levels_or_images_have_no_boxes():
         logits = branch(features, boxes)
         mask_bce_loss(logits, torch.ones(len(logits), 28, 28), torch.zeros(len(logits), dtype=torch.long)).backward()
         assert [n for n, p in branch.named_parameters() if p.grad is None] == []
+
+
+def test_pooler_traced_with_one_box_on_a_level_takes_any_number_of_boxes():
+    pooler = MultiLevelRoIAlign([4, 8], output_size=7)
+    features = [torch.rand(1, 8, 32, 32), torch.rand(1, 8, 16, 16)]
+    one_small = [torch.tensor([[2.0, 2.0, 30.0, 30.0]])]  # one box on the finest level at trace time
+    traced = torch.jit.trace(lambda f0, f1, b: pooler([f0, f1], [b]), (*features, one_small[0]))
+    boxes = torch.tensor([[2.0, 2.0, 30.0, 30.0], [1.0, 1.0, 20.0, 9.0], [0.0, 0.0, 127.0, 127.0]])
+    torch.testing.assert_close(traced(*features, boxes), pooler(features, [boxes]))

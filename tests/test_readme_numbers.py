@@ -12,14 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.update_readme import MARKED, ROOT, table
+from benchmarks.update_readme import MARKED, ROOT, result_file, table
 
-BENCHMARKS = ("yolo_mask_vs_yolo_seg", "mask_head_cost", "training_cost", "inference_latency", "demo_seeds")
+BENCHMARKS = (
+    "yolo_mask_vs_yolo_seg", "mask_head_cost", "training_cost", "inference_latency", "demo_seeds", "mask_resolution",
+    "compare_shapes",
+)
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)
 def test_readme_table_is_the_committed_result(name):
-    result = json.loads((ROOT / "benchmarks" / "results" / f"{name}.json").read_text())
+    result = json.loads(result_file(name).read_text())
     provenance = result["provenance"]
     assert {"commit", "command", "seeds", "torch_threads", "machine"} <= set(provenance)
     assert provenance["commit"] and not provenance["commit"].startswith("unknown"), provenance["commit"]
@@ -45,3 +48,14 @@ def test_demo_numbers_rest_on_three_seeds_of_the_demo_command():
     for run in runs:
         assert run["wall_s"]["yolo_train"] > 0 and run["wall_s"]["mask_train_and_eval"] > 0
         assert run["yolo_train_args"]["seed"] == run["seed"]  # each seed trained its own YOLO
+
+
+def test_mask_resolution_rests_on_three_seeds_with_one_detector_per_seed():
+    result = json.loads((ROOT / "benchmarks" / "results" / "mask_resolution.json").read_text())
+    seeds = result["provenance"]["seeds"]
+    assert len(seeds) >= 3
+    for runs in result["runs"].values():
+        assert [r["seed"] for r in runs] == seeds and all(r["train_wall_min"] > 0 for r in runs)
+    for seed in seeds:  # the variants of a seed share the frozen detector, hence the boxes
+        same_seed = [r for runs in result["runs"].values() for r in runs if r["seed"] == seed]
+        assert len({r["detector"] for r in same_seed}) == 1 and len({r["bbox_AP"] for r in same_seed}) == 1

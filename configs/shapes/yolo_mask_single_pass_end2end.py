@@ -24,12 +24,10 @@ dataloader.train.total_batch_size = 64  # Ultralytics' images per optimizer step
 model.backbone.num_classes = len(SHAPES_CLASSES)
 model.backbone.thing_classes = list(SHAPES_CLASSES)
 model.backbone.frozen = False
-# the mask head YOLOMask trains: P3-P5, 64 wide; up to 32 RoIs per image
+# the mask head YOLOMask trains: P2-P5 (the common model's levels), 64 wide; up to 32 RoIs per image
 model.roi_heads.batch_size_per_image = 32
 model.roi_heads.positive_fraction = 1.0
-model.roi_heads.mask_in_features = ["p3", "p4", "p5"]
 model.roi_heads.mask_laterals.out_channels = 64
-model.roi_heads.mask_pooler.scales = (1.0 / 8, 1.0 / 16, 1.0 / 32)
 model.roi_heads.mask_head.input_shape = ShapeSpec(channels=64, height=14, width=14)
 model.roi_heads.mask_head.conv_dim = 64
 model.roi_heads.mask_head.loss_gain_per_image = 2.5  # Ultralytics' YOLO-mask gain

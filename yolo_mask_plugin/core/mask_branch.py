@@ -25,8 +25,11 @@ MASK_HEAD_DEFAULTS = {
     "class_agnostic": True,
     "norm": "GN",  # YOLO's feature scale depends on the model and its training; GN makes it not matter
     # Also pool YOLO's stride-4 body map (P2) next to the detect head's maps: boxes under 112 px (the FPN
-    # rule) then pool a grid twice as fine. Read by the model that feeds the branch, not by the branch.
-    "pool_p2": False,
+    # rule) then pool a grid twice as fine. Read by the model that feeds the branch, not by the branch. On the
+    # embedded data, with the same detector, P2 raised Boundary AP (+8.2) and mask AP (+4.8) over P3-P5 at every
+    # seed, and a 56 px output (two upsamplings) scored below 28 px at 1.9x the training time
+    # (benchmarks/results/mask_resolution.json).
+    "pool_p2": True,
 }
 
 

@@ -58,7 +58,7 @@ class MultiLevelRoIAlign(nn.Module):
         # find_unused_parameters needs to finish its reduction.
         for level, (feature, stride) in enumerate(zip(features, self.strides)):
             index = torch.nonzero(levels == level).squeeze(1)
-            pooled[index] = roi_align(
+            grids = roi_align(
                 feature,
                 rois[index],
                 self.output_size,
@@ -66,4 +66,7 @@ class MultiLevelRoIAlign(nn.Module):
                 sampling_ratio=self.sampling_ratio,
                 aligned=True,
             ).to(pooled.dtype)
+            # index_put_, not `pooled[index] = grids`: item assignment drops a leading size-1 dimension, which a
+            # trace taken with one box on a level would record as a fixed-size view
+            pooled.index_put_((index,), grids)
         return pooled

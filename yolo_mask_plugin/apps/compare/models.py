@@ -40,7 +40,7 @@ ULTRALYTICS_MODELS = ("yolo_mask", "yolo_seg")
 TRAINING_ORDER = ("yolo_mask", "yolo_seg", "mask_rcnn", "yolo_mask_two_branch", "yolo_mask_d2")  # dependencies first
 MASK_RCNN_CONFIG = "detectron2/mask_rcnn_R_50_FPN_3x.yaml"  # Detectron2's file, as in its model zoo
 TWO_BRANCH_CONFIG = "yolo_mask_two_branch_R_50_FPN.yaml"
-SINGLE_PASS_CONFIG = "yolo_mask_ultralytics.yaml"  # yolo_mask's model (64-wide mask head on P3-P5) in Detectron2
+SINGLE_PASS_CONFIG = "yolo_mask_ultralytics.yaml"  # yolo_mask's model (64-wide mask head on P2-P5) in Detectron2
 D2_CONFIGS = {"mask_rcnn": MASK_RCNN_CONFIG, "yolo_mask_two_branch": TWO_BRANCH_CONFIG, "yolo_mask_d2": SINGLE_PASS_CONFIG}
 # No ImageNet weights can be downloaded here: without --mask-rcnn-weights both ResNets start from scratch with
 # Detectron2's own scratch recipe (configs/Misc/scratch_mask_rcnn_R_50_FPN_3x_gn.yaml: GN, nothing frozen).
@@ -166,7 +166,7 @@ class _Plans:
 
     def ultralytics(self, name: str) -> dict:
         model_file = f"{self.choice.yolo}.yaml" if name == "yolo_mask" else f"{self.choice.yolo}-seg.yaml"
-        what = (f"{model_file} + RoIAlign FCN mask head (64-wide, P3-P5), YOLOMaskTrainer" if name == "yolo_mask"
+        what = (f"{model_file} + RoIAlign FCN mask head (64-wide, P2-P5), YOLOMaskTrainer" if name == "yolo_mask"
                 else f"{model_file}, Ultralytics' SegmentationTrainer")
         return {"framework": "ultralytics", "family": name, "model_file": model_file, "args": self.yolo_args,
                 "imgsz": self.budget.imgsz, "budget": self.epochs_text,
@@ -195,7 +195,7 @@ class _Plans:
                 init[1] = str(convert_ultralytics_checkpoint(self.yolo_init, self.models_dir / "yolo_weights_d2.pth"))
             opts = [*init, *self.schedule, "MODEL.YOLO.WEIGHTS", f"{self.choice.yolo}.yaml", "MODEL.YOLO.FREEZE",
                     "False"]
-            recipe = (f"configs/{SINGLE_PASS_CONFIG}: yolo_mask's model ({self.choice.yolo}.yaml + the 64-wide P3-P5 "
+            recipe = (f"configs/{SINGLE_PASS_CONFIG}: yolo_mask's model ({self.choice.yolo}.yaml + the 64-wide P2-P5 "
                       "mask head), trained whole by Detectron2 with Mask R-CNN's schedule, YOLO on its detection losses "
                       f"(MODEL.YOLO.FREEZE False), {self.yolo_text}")
         opts = [*opts, *extra]

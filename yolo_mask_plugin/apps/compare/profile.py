@@ -1,14 +1,16 @@
 """Size and memory of the compared models, each measured the same way for all (speed: `apps/latency.py`).
 
-Peak memory: each model in a fresh process (this module run
-as a script), so one model's allocations cannot hide another's.
+Peak memory: each model in a fresh process (this module run as a script), so one model's allocations cannot hide
+another's; the processes run side by side (a process's peak is its own), one per CPU core at most.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -41,6 +43,14 @@ def peak_memory(spec: dict, image_path: Path, threads: int) -> dict:
     if done.returncode != 0:
         raise RuntimeError(f"peak-memory probe of {spec} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def peak_memories(specs: dict[str, dict], image_path: Path, threads: int) -> dict[str, dict]:
+    """`peak_memory` of every model, each in its own fresh process, up to one process per CPU core at a time
+    (most of a probe is importing the frameworks; the peaks do not depend on what runs beside them)."""
+    with ThreadPoolExecutor(max_workers=max(min(len(specs), os.cpu_count() or 1), 1)) as pool:
+        futures = {name: pool.submit(peak_memory, spec, image_path, threads) for name, spec in specs.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 def _probe(spec: dict, image_path: str, threads: int) -> dict:

@@ -170,15 +170,21 @@ def _curve_lines(results: dict) -> list[str]:
 
 
 def _boundary_lines(results: dict) -> list[str]:
-    models = results["models"]
-    classes = results["dataset"]["classes"]
-    lines = [
+    return [
         "", "## Boundary quality", "",
         "Boundary AP (Cheng et al., CVPR 2021: COCO AP with min(mask IoU, Boundary IoU), the boundary a band of 2% "
         "of the image diagonal; faster-coco-eval) next to mask AP. Mask AP rewards interiors, Boundary AP the "
         "outline: on thin and hollow shapes both fall below box AP, and the gap between them shows how much "
         "of the loss is at the boundary. `worst_boundaries.png`: each model's worst-outlined matched instances.",
-        "",
+        "", *boundary_table(results),
+    ]
+
+
+def boundary_table(results: dict) -> list[str]:
+    """Per model: mask AP, Boundary AP (all, AP50/75, per size, per class)."""
+    models = results["models"]
+    classes = results["dataset"]["classes"]
+    lines = [
         "| model | mask AP | Boundary AP | AP50 | AP75 | APs | APm | APl | " + " | ".join(classes) + " |",
         "|---" * (8 + len(classes)) + "|",
     ]
@@ -187,6 +193,24 @@ def _boundary_lines(results: dict) -> list[str]:
         lines.append(f"| {m['label']} | {_fmt(m['accuracy']['segm']['AP'])} | "
                      + " | ".join(_fmt(b[k]) for k in METRICS) + " | "
                      + " | ".join(_fmt(b["per_class"].get(c)) for c in classes) + " |")
+    return lines
+
+
+def results_table(results: dict) -> list[str]:
+    """Per model: segm and bbox AP, latency, size, training budget."""
+    lines = [
+        "| model | segm AP | AP50 | AP75 | APs | APm | APl | bbox AP | AP50 | AP75 | APs | APm | APl | ms median | ms p90 | "
+        "speed ratio | params (M) | GFLOPs | peak MB | training budget |",
+        "|---" * 20 + "|",
+    ]
+    for m in results["models"].values():
+        acc = [_fmt(m["accuracy"][t][k]) for t in ("segm", "bbox") for k in METRICS]
+        mem = m["memory"].get("peak_cuda_mb", m["memory"]["peak_rss_mb"])
+        lines.append(
+            f"| {m['label']} | " + " | ".join(acc) + f" | {m['speed']['median_ms']:.1f} | {m['speed']['p90_ms']:.1f} | "
+            f"{m['speed']['ratio_to_reference']:.2f}x | {m['params'] / 1e6:.2f} | {m['flops'] / 1e9:.2f} | {mem:.0f} | "
+            f"{_budget(m)} |"
+        )
     return lines
 
 
@@ -207,18 +231,8 @@ def render_markdown(results: dict) -> str:
         "COCO AP (pycocotools COCOeval, percent), latency per image (median / p90 ms), speed ratio = median ms "
         f"over {models[reference]['label']}'s.",
         "",
-        "| model | segm AP | AP50 | AP75 | APs | APm | APl | bbox AP | AP50 | AP75 | APs | APm | APl | ms median | ms p90 | "
-        "speed ratio | params (M) | GFLOPs | peak MB | training budget |",
-        "|---" * 20 + "|",
+        *results_table(results),
     ]
-    for name, m in models.items():
-        acc = [_fmt(m["accuracy"][t][k]) for t in ("segm", "bbox") for k in METRICS]
-        mem = m["memory"].get("peak_cuda_mb", m["memory"]["peak_rss_mb"])
-        lines.append(
-            f"| {m['label']} | " + " | ".join(acc) + f" | {m['speed']['median_ms']:.1f} | {m['speed']['p90_ms']:.1f} | "
-            f"{m['speed']['ratio_to_reference']:.2f}x | {m['params'] / 1e6:.2f} | {m['flops'] / 1e9:.2f} | {mem:.0f} | "
-            f"{_budget(m)} |"
-        )
     ref_ms = models[reference]["speed"]["median_ms"]
     faster = [f"{m['label']} {ref_ms / m['speed']['median_ms']:.1f}x" for n, m in models.items() if n != reference]
     lines += ["", f"**Speed, as ratios** (median ms, same process and threads, interleaved): faster than "

@@ -199,10 +199,7 @@ def run_compare(
 
     steps.begin("size", "FLOPs (fvcore), peak memory (each model in a fresh process)")
     flops = {name: p.count_flops(images[0]) for name, p in tqdm(predictors.items(), desc="[compare] FLOPs")}
-    memory = {
-        name: profile.peak_memory(specs[name], Path(records[0]["file_name"]), torch.get_num_threads())
-        for name in tqdm(specs, desc="[compare] peak memory")
-    }
+    memory = profile.peak_memories(specs, Path(records[0]["file_name"]), torch.get_num_threads())
 
     steps.begin("report", "report.md, results.json, charts, image grids")
     models_out = {

@@ -1,0 +1,16 @@
+"""`make compare` on the embedded dataset, kept as a benchmark: its report is committed in
+`benchmarks/results/compare_shapes/` (report.md, results.json, the charts), and the README shows its tables.
+
+    make compare
+    cp output/compare/{report.md,results.json,*.png} benchmarks/results/compare_shapes/
+    python benchmarks/update_readme.py
+"""
+from __future__ import annotations
+
+from yolo_mask_plugin.apps.compare.report import boundary_table, results_table
+
+
+def readme_table(result: dict) -> str:
+    """The README's tables of a comparison's results.json: accuracy, speed and size per model, then Boundary AP."""
+    return "\n".join([*results_table(result), "", "Boundary AP (Boundary IoU, dilation 2% of the diagonal, "
+                      "faster-coco-eval) next to mask AP:", "", *boundary_table(result)])
