@@ -11,6 +11,11 @@ from yolo_mask_plugin.apps.compare.report import boundary_table, results_table
 
 
 def readme_table(result: dict) -> str:
-    """The README's tables of a comparison's results.json: accuracy, speed and size per model, then Boundary AP."""
-    return "\n".join([*results_table(result), "", "Boundary AP (Boundary IoU, dilation 2% of the diagonal, "
+    """The README's tables of a comparison's results.json: how it ran (commit, threads, minutes per stage),
+    accuracy, speed and size per model, then Boundary AP."""
+    p, wall = result["provenance"], result["wall_time_s"]
+    stages = ", ".join(f"{stage} {wall[stage] / 60:.1f}" for stage in ("train", "evaluate", "curves", "speed", "size"))
+    ran = (f"Commit {p['commit'][:12]}, `{p['command']}`, {p['torch_threads']} torch threads, "
+           f"{p['machine']['description']}: **{wall['total'] / 60:.1f} min in all** ({stages}).")
+    return "\n".join([ran, "", *results_table(result), "", "Boundary AP (Boundary IoU, dilation 2% of the diagonal, "
                       "faster-coco-eval) next to mask AP:", "", *boundary_table(result)])

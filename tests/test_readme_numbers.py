@@ -16,7 +16,7 @@ from benchmarks.update_readme import MARKED, ROOT, result_file, table
 
 BENCHMARKS = (
     "yolo_mask_vs_yolo_seg", "mask_head_cost", "training_cost", "inference_latency", "demo_seeds", "mask_resolution",
-    "compare_shapes",
+    "compare_shapes", "d2_vs_ultralytics_yolo_mask",
 )
 
 

@@ -1,7 +1,6 @@
 """Registration on import, idempotent imports, and config errors users hit first."""
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
 
@@ -35,12 +34,23 @@ def test_import_registers_every_component():
 
 
 def test_reloading_modules_does_not_raise_already_registered():
-    for module in ("backbone", "proposal_generator", "mask_head", "roi_heads"):
-        importlib.reload(importlib.import_module(f"yolo_mask_plugin.d2.{module}"))
-    importlib.reload(yolo_mask_plugin.d2)
-    importlib.reload(yolo_mask_plugin)
-    for registry, name in REGISTERED:
-        assert name in registry
+    """In a fresh interpreter: reloaded modules define new classes, which would break `isinstance` checks of the
+    components every later test in this session builds."""
+    pairs = [(registry._name, name) for registry, name in REGISTERED]
+    code = (
+        "import importlib, yolo_mask_plugin, yolo_mask_plugin.d2\n"
+        "for m in ('backbone', 'proposal_generator', 'mask_head', 'roi_heads'):\n"
+        "    importlib.reload(importlib.import_module(f'yolo_mask_plugin.d2.{m}'))\n"
+        "importlib.reload(yolo_mask_plugin.d2); importlib.reload(yolo_mask_plugin)\n"
+        "from detectron2 import modeling as m\n"
+        "registries = {r._name: r for r in (m.BACKBONE_REGISTRY, m.PROPOSAL_GENERATOR_REGISTRY, "
+        "m.ROI_HEADS_REGISTRY, m.ROI_MASK_HEAD_REGISTRY)}\n"
+        f"assert all(name in registries[registry] for registry, name in {pairs!r})\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("ok")
 
 
 @pytest.mark.parametrize(
