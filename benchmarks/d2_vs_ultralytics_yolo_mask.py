@@ -39,18 +39,16 @@ from pathlib import Path
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 
 from yolo_mask_plugin.adapters import YOLOMask
 from yolo_mask_plugin.adapters.training import train_ultralytics
 from yolo_mask_plugin.apps.compare import evaluate
-from yolo_mask_plugin.apps.compare.dataset import COMPARE_TRAIN, COMPARE_VAL, CompareDataset, prepare_dataset
+from yolo_mask_plugin.apps.compare.dataset import COMPARE_TRAIN, CompareDataset, prepare_dataset
 from yolo_mask_plugin.apps.compare.predictors import UltralyticsPredictor
-from yolo_mask_plugin.apps.compare.run import default_dataset
+from yolo_mask_plugin.apps.compare.run import default_dataset, val_coco_results
 from yolo_mask_plugin.apps.compare.training import train_detectron2
 from yolo_mask_plugin.apps.demo import YOLO_TRAIN_ARGS
-from yolo_mask_plugin.apps.predict import load_image_bgr
 from yolo_mask_plugin.apps.runs import (
     code_version, finish_run, finished_run, measured_cost, provenance, seed_spread, start_run,
 )
@@ -126,15 +124,9 @@ def exported_checkpoint(record: dict, opts: list[str], imgsz: int) -> Path:
 
 def coco_scores(weights: Path, dataset: CompareDataset, imgsz: int) -> dict:
     """COCOeval bbox + segm of an Ultralytics YOLO-mask .pt on every val image at its original size."""
-    records = DatasetCatalog.get(COMPARE_VAL)
     predictor = UltralyticsPredictor(str(weights), "yolo_mask", imgsz, _device())
-    gt = evaluate.load_ground_truth(str(dataset.val.json_file))
-    results = []
-    with torch.inference_mode():
-        for record in records:
-            instances = predictor(load_image_bgr(Path(record["file_name"])))
-            results += evaluate.to_coco_results(instances, record["image_id"], dataset.category_ids)
-    return evaluate.coco_metrics(gt, results)
+    results = val_coco_results(predictor, dataset, weights.name)
+    return evaluate.coco_metrics(evaluate.load_ground_truth(str(dataset.val.json_file)), results)
 
 
 def _entry(seed: int, record: dict, accuracy: dict, scored: Path) -> dict:

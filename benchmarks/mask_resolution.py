@@ -24,17 +24,15 @@ import math
 from pathlib import Path
 
 import torch
-from detectron2.data import DatasetCatalog
 
 from yolo_mask_plugin.apps.compare import evaluate
-from yolo_mask_plugin.apps.compare.dataset import COMPARE_TRAIN, COMPARE_VAL, prepare_dataset
+from yolo_mask_plugin.apps.compare.dataset import COMPARE_TRAIN, prepare_dataset
 from yolo_mask_plugin.apps.compare.models import predict_spec
 from yolo_mask_plugin.apps.compare.predictors import SCORE_THRESHOLD, build_predictor
-from yolo_mask_plugin.apps.compare.run import default_dataset
+from yolo_mask_plugin.apps.compare.run import default_dataset, val_coco_results
 from yolo_mask_plugin.apps.compare.training import train_detectron2
 from yolo_mask_plugin.apps.demo import DEMO_CONFIG, YOLO_TRAIN_ARGS, train_demo_yolo
-from yolo_mask_plugin.apps.predict import load_image_bgr
-from yolo_mask_plugin.apps.runs import provenance, seed_spread
+from yolo_mask_plugin.apps.runs import exceeds_spread, provenance, seed_spread
 from yolo_mask_plugin.d2.config import build_cfg
 
 # name -> Detectron2 opts on top of the demo's config (whose mask branch is "p2-p5, 28")
@@ -69,12 +67,7 @@ def scores(config_opts: list[str], weights: Path, dataset) -> dict:
     """COCOeval bbox + segm and Boundary AP of a trained variant on every val image at its original size."""
     spec = predict_spec({"framework": "detectron2", "config_file": DEMO_CONFIG, "opts": config_opts}, str(weights),
                         SCORE_THRESHOLD)
-    predictor = build_predictor(spec)
-    results = []
-    with torch.inference_mode():
-        for record in DatasetCatalog.get(COMPARE_VAL):
-            instances = predictor(load_image_bgr(Path(record["file_name"])))
-            results += evaluate.to_coco_results(instances, record["image_id"], dataset.category_ids)
+    results = val_coco_results(build_predictor(spec), dataset, Path(weights).parent.name)
     coco = evaluate.coco_metrics(evaluate.load_ground_truth(str(dataset.val.json_file)), results)
     boundary = evaluate.boundary_metrics(str(dataset.val.json_file), results)
     return {"segm_AP": coco["segm"]["AP"], "segm_AP75": coco["segm"]["AP75"], "boundary_AP": boundary["AP"],
@@ -94,10 +87,7 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
             s["minus_reference"] = {}
             for key in ("segm_AP", "boundary_AP"):
                 diffs = [e[key] - reference[e["seed"]][key] for e in paired]
-                d = seed_spread(diffs)
-                d["exceeds_spread"] = len(diffs) >= 3 and (min(diffs) > 0 or max(diffs) < 0) and abs(
-                    d["mean"]) > 2 * d["std"]
-                s["minus_reference"][key] = d
+                s["minus_reference"][key] = {**seed_spread(diffs), "exceeds_spread": exceeds_spread(diffs)}
         summary[name] = s
     return summary
 

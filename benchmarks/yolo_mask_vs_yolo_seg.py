@@ -30,7 +30,7 @@ from yolo_mask_plugin.adapters.train import AllThreadsSegmentationTrainer
 from yolo_mask_plugin.adapters.training import train_ultralytics
 from yolo_mask_plugin.apps.demo import YOLO_TRAIN_ARGS
 from yolo_mask_plugin.apps.runs import (
-    code_version, finish_run, finished_run, measured_cost, provenance, seed_spread, start_run,
+    code_version, exceeds_spread, finish_run, finished_run, measured_cost, provenance, seed_spread, start_run,
 )
 from yolo_mask_plugin.core.mask_branch import MASK_HEAD_DEFAULTS
 from yolo_mask_plugin.core.threads import kept_torch_threads
@@ -105,9 +105,7 @@ def summarize(per_seed: dict[int, dict]) -> dict:
     }
     for key in METRICS:
         diffs = [per_seed[s]["accuracy"]["yolo_mask"][key] - per_seed[s]["accuracy"]["yolo_seg"][key] for s in seeds]
-        d = spread(diffs)
-        d["exceeds_spread"] = len(diffs) >= 3 and (min(diffs) > 0 or max(diffs) < 0) and abs(d["mean"]) > 2 * d["std"]
-        summary["difference"][key] = d
+        summary["difference"][key] = {**spread(diffs), "exceeds_spread": exceeds_spread(diffs)}
     return summary
 
 

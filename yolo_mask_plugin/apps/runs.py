@@ -151,6 +151,15 @@ def seed_spread(values: list[float]) -> dict:
             "min": min(values), "max": max(values), "n": len(values)}
 
 
+def exceeds_spread(differences: list[float]) -> bool:
+    """Whether paired differences over seeds (model A - model B, seed by seed) say more than the seed noise: at least
+    3 seeds, the same sign at every seed, and |mean| > 2 sample standard deviations."""
+    if len(differences) < 3:
+        return False
+    same_sign = min(differences) > 0 or max(differences) < 0
+    return same_sign and abs(statistics.fmean(differences)) > 2 * statistics.stdev(differences)
+
+
 def finish_run(run_dir: Path, settings: dict, weights: Path, cost: dict, **extra) -> dict:
     """Write `finished.json` (settings, weights, cost, and `extra` fields) and return that record."""
     record = {"settings": settings, "weights": str(weights), "cost": cost, **extra}

@@ -62,6 +62,14 @@ def ultralytics_validator(predictor, data_yaml: Path, output_dir: Path, name: st
     }
 
 
+def val_coco_results(predictor, dataset, name: str) -> list[dict]:
+    """One model's COCO results on every val image of the registered comparison split, at its original size."""
+    records = DatasetCatalog.get(COMPARE_VAL)
+    images = [load_image_bgr(Path(r["file_name"])) for r in records]
+    with torch.inference_mode():
+        return _coco_results(dataset, [r["image_id"] for r in records], predict(predictor, images, name))
+
+
 def _coco_results(dataset, image_ids: list[int], predictions: list) -> list[dict]:
     return [r for image_id, p in zip(image_ids, predictions) for r in evaluate.to_coco_results(p, image_id,
                                                                                                dataset.category_ids)]
