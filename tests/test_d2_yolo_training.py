@@ -81,6 +81,12 @@ def test_every_yolo_weight_and_batchnorm_statistic_learns(end2end_runs, source):
     assert not torch.equal(run.before["backbone.layers.0.bn.running_mean"], after["backbone.layers.0.bn.running_mean"])
 
 
+def test_end_to_end_config_recomputes_batchnorm_statistics_before_the_final_checkpoint(end2end_runs):
+    """TEST.PRECISE_BN: DefaultTrainer's PreciseBN hook runs after the last iteration, ahead of the checkpointer."""
+    names = [type(hook).__name__ for hook in end2end_runs["yaml"].trainer._hooks]
+    assert "PreciseBN" in names and names.index("PreciseBN") < names.index("PeriodicCheckpointer"), names
+
+
 def test_frozen_untrained_yolo_is_refused_naming_both_ways_out(shapes_root, tmp_path, capsys):
     opts = ["MODEL.YOLO.FREEZE", "True", "MODEL.DEVICE", "cpu"]
     both_ways_out = r"never trained.*MODEL\.YOLO\.FREEZE False.*checkpoint.*MODEL\.YOLO\.WEIGHTS"

@@ -102,3 +102,20 @@ def test_yacs_and_lazy_builds_of_one_design_give_identical_outputs(twins, shapes
         x, y = a.get(field), b.get(field)
         x, y = (x.tensor, y.tensor) if hasattr(x, "tensor") else (x, y)
         assert torch.equal(x, y), field
+
+
+def test_end_to_end_lazy_config_recomputes_batchnorm_statistics_before_saving(shapes_root, tmp_path):
+    """`train.precise_bn` (the end-to-end config's) adds Detectron2's PreciseBN hook to the LazyConfig loop: the
+    saved BatchNorm statistics are the ones it recomputed, not the momentum-updated ones of the training steps."""
+    config = "shapes/yolo_mask_single_pass_end2end.py"
+    saved = {}
+    for enabled in (False, True):
+        out = tmp_path / f"precise_bn_{enabled}"
+        opts = [o for o in _lazy_opts(Path("yolo11n.yaml"), out) if not o.startswith("model.proposal_generator.")]
+        cli_main(["train", "--config-file", config, *opts, "train.max_iter=1",
+                  f"train.precise_bn.enabled={enabled}", "train.precise_bn.num_iter=2"])
+        saved[enabled] = torch.load(out / "model_final.pth", weights_only=False)["model"]
+    key = "backbone.layers.0.bn.running_mean"
+    momentum_only = saved[False][key]  # one step at Ultralytics' momentum 0.03, from 0
+    # the recomputed mean is the average batch mean: ~1/0.03 times the mean one momentum step leaves
+    assert saved[True][key].abs().mean() > 10 * momentum_only.abs().mean()

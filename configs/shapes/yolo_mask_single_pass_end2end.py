@@ -46,3 +46,6 @@ lr_multiplier = L(WarmupParamScheduler)(
 )
 train.max_iter = MAX_ITER
 train.checkpointer.period = 50
+# BatchNorm statistics recomputed after the last iteration (TEST.PRECISE_BN of the yaml twin; read by
+# `yolo-mask train`'s LazyConfig loop, which adds Detectron2's PreciseBN hook)
+train.precise_bn = dict(enabled=True, num_iter=10)

@@ -23,6 +23,7 @@ from detectron2.engine.defaults import create_ddp_model
 from detectron2.evaluation import COCOEvaluator, DatasetEvaluator, inference_on_dataset, print_csv_format
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
+from fvcore.nn.precise_bn import get_bn_modules
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf
@@ -130,7 +131,9 @@ def lazy_test(cfg: DictConfig, model) -> dict:
 
 def lazy_train(cfg: DictConfig, resume: bool) -> dict:
     """lazyconfig_train_net's loop: the config's model, optimizer, train loader and LR schedule, Detectron2's
-    hooks (timer, LR, periodic checkpoints, eval every `train.eval_period` and at the end, writers)."""
+    hooks (timer, LR, periodic checkpoints, eval every `train.eval_period` and at the end, writers), and its
+    PreciseBN hook when the config asks for it (`train.precise_bn = dict(enabled=True, num_iter=N)`, the LazyConfig
+    spelling of TEST.PRECISE_BN, which lazyconfig_train_net lacks)."""
     model = instantiate(cfg.model)
     logger.info("Model:\n%s", model)
     model.to(cfg.train.device)
@@ -147,9 +150,13 @@ def lazy_train(cfg: DictConfig, resume: bool) -> dict:
         return results
 
     main_process = comm.is_main_process()
+    precise_bn = cfg.train.get("precise_bn") or {}
     trainer.register_hooks([
         hooks.IterationTimer(),
         hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
+        # as DefaultTrainer does for TEST.PRECISE_BN: before the checkpointer, so model_final has the statistics
+        hooks.PreciseBN(cfg.train.eval_period, model, instantiate(cfg.dataloader.train), precise_bn["num_iter"])
+        if precise_bn.get("enabled") and get_bn_modules(model) else None,
         hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer) if main_process else None,
         hooks.EvalHook(cfg.train.eval_period, evaluate),
         hooks.PeriodicWriter(default_writers(cfg.train.output_dir, cfg.train.max_iter), period=cfg.train.log_period)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from detectron2.engine import HookBase
+from detectron2.engine import HookBase, hooks
 from detectron2.utils.env import seed_all_rng
 from detectron2.utils.logger import setup_logger
 
@@ -98,6 +98,9 @@ def train_detectron2(run_dir: Path, config_file: str, opts: list[str], minutes: 
     try:
         trainer.train()
     except _TimeUp:
+        for hook in trainer._hooks:  # what the PreciseBN hook does after the last iteration, if the config has it
+            if isinstance(hook, hooks.PreciseBN):
+                hook.update_stats()
         trainer.checkpointer.save("model_final")
         print(f"[compare] {run_dir.name}: {minutes} min spent at iteration {trainer.iter + 1}", flush=True)
     weights = run_dir / "model_final.pth"
