@@ -50,7 +50,7 @@ from yolo_mask_plugin.apps.compare.run import default_dataset, val_coco_results
 from yolo_mask_plugin.apps.compare.training import train_detectron2
 from yolo_mask_plugin.apps.demo import YOLO_TRAIN_ARGS
 from yolo_mask_plugin.apps.runs import (
-    code_version, finish_run, finished_run, measured_cost, provenance, seed_spread, start_run,
+    code_version, exceeds_spread, finish_run, finished_run, measured_cost, provenance, seed_spread, start_run,
 )
 from yolo_mask_plugin.d2.checkpoint import export_ultralytics_checkpoint
 from yolo_mask_plugin.d2.config import build_cfg
@@ -146,18 +146,46 @@ def _summary(runs: list[dict]) -> dict:
     return {name: seed_spread(values) for name, values in columns.items()}
 
 
+REFERENCE = "ultralytics_recipe"
+
+
+def minus_reference(result: dict, name: str) -> dict | None:
+    """Model `name`'s AP minus the Ultralytics recipe's, seed by seed (the two trained with the same seed): mean and
+    spread of the differences, and whether they exceed the seed noise (`apps.runs.exceeds_spread`)."""
+    if name == REFERENCE or REFERENCE not in result["models"]:
+        return None
+    reference = {run["seed"]: run for run in result["models"][REFERENCE]["runs"]}
+    paired = [run for run in result["models"][name]["runs"] if run["seed"] in reference]
+    out = {}
+    for task in ("bbox", "segm"):
+        differences = [run[task]["AP"] - reference[run["seed"]][task]["AP"] for run in paired]
+        out[f"{task}_AP"] = {**seed_spread(differences), "exceeds_spread": exceeds_spread(differences)}
+    return out
+
+
 def _fmt(summary: dict, key: str) -> str:
     s = summary[key]
     return f"{s['mean']:.1f}" + (f" ± {s['std']:.1f}" if s["std"] is not None else "")
 
 
+def _fmt_difference(difference: dict | None, key: str) -> str:
+    if difference is None:
+        return "(reference)"
+    d = difference[key]
+    spread = f" ± {d['std']:.1f}" if d["std"] is not None else ""
+    return f"{d['mean']:+.1f}{spread}" + ("" if d["exceeds_spread"] else " (within spread)")
+
+
 def readme_table(result: dict) -> str:
-    """The README table: one row per trained model, mean ± standard deviation over the seeds (tests/
-    test_readme_numbers.py checks the README holds it verbatim)."""
-    lines = ["| model, trainer | seeds | bbox AP | segm AP | train min (wall) | train min (CPU) |", "|---" * 6 + "|"]
+    """The README table: one row per trained model, mean ± standard deviation over the seeds, and its AP minus the
+    Ultralytics recipe's paired by seed ("within spread" unless every seed's difference has the same sign and |mean|
+    > 2 std). tests/test_readme_numbers.py checks the README holds it verbatim."""
+    lines = ["| model, trainer | seeds | bbox AP | segm AP | bbox AP - recipe | segm AP - recipe | train min (wall) | "
+             "train min (CPU) |", "|---" * 8 + "|"]
     for name, model in result["models"].items():
-        s = model["summary"]
+        s, difference = model["summary"], minus_reference(result, name)
         lines.append(f"| {model['label']} | {len(model['runs'])} | {_fmt(s, 'bbox_AP')} | {_fmt(s, 'segm_AP')} | "
+                     f"{_fmt_difference(difference, 'bbox_AP')} | {_fmt_difference(difference, 'segm_AP')} | "
                      f"{_fmt(s, 'train_wall_min')} | {_fmt(s, 'train_cpu_min')} |")
     return "\n".join(lines)
 
@@ -226,11 +254,8 @@ def main() -> None:
             "YOLO-mask .pt), score >= 0.05, <= 100 detections, one pycocotools COCOeval, AP in percent"),
         "models": models,
     }
-    if "detectron2" in models and "ultralytics_recipe" in models:
-        result["detectron2_minus_ultralytics_recipe"] = {
-            key: models["detectron2"]["summary"][key]["mean"] - models["ultralytics_recipe"]["summary"][key]["mean"]
-            for key in ("bbox_AP", "segm_AP", "train_wall_min")
-        }
+    for name, model in models.items():
+        model["minus_recipe"] = minus_reference(result, name)
     out = Path(args.result)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

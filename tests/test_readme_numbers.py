@@ -59,3 +59,15 @@ def test_mask_resolution_rests_on_three_seeds_with_one_detector_per_seed():
     for seed in seeds:  # the variants of a seed share the frozen detector, hence the boxes
         same_seed = [r for runs in result["runs"].values() for r in runs if r["seed"] == seed]
         assert len({r["detector"] for r in same_seed}) == 1 and len({r["bbox_AP"] for r in same_seed}) == 1
+
+
+def test_d2_vs_ultralytics_pairs_every_model_with_the_recipe_at_the_same_seeds_and_images_seen():
+    result = json.loads(result_file("d2_vs_ultralytics_yolo_mask").read_text())
+    seeds = result["provenance"]["seeds"]
+    assert len(seeds) >= 3
+    models = result["models"]
+    assert {"detectron2", "ultralytics_recipe"} <= set(models)
+    for name, model in models.items():
+        assert [r["seed"] for r in model["runs"]] == seeds, name
+        assert all(r["train_wall_min"] > 0 and r["train_cpu_min"] > 0 for r in model["runs"]), name
+        assert model["images_seen"] == models["ultralytics_recipe"]["images_seen"], name
