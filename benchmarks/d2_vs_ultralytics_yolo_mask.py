@@ -50,7 +50,8 @@ from yolo_mask_plugin.apps.compare.run import default_dataset, val_coco_results
 from yolo_mask_plugin.apps.compare.training import train_detectron2
 from yolo_mask_plugin.apps.demo import YOLO_TRAIN_ARGS
 from yolo_mask_plugin.apps.runs import (
-    code_version, exceeds_spread, finish_run, finished_run, measured_cost, provenance, seed_spread, start_run,
+    code_version, difference_cell, finish_run, finished_run, measured_cost, paired_difference, provenance,
+    seed_spread, spread_cell, start_run,
 )
 from yolo_mask_plugin.d2.checkpoint import export_ultralytics_checkpoint
 from yolo_mask_plugin.d2.config import build_cfg
@@ -151,29 +152,19 @@ REFERENCE = "ultralytics_recipe"
 
 def minus_reference(result: dict, name: str) -> dict | None:
     """Model `name`'s AP minus the Ultralytics recipe's, seed by seed (the two trained with the same seed): mean and
-    spread of the differences, and whether they exceed the seed noise (`apps.runs.exceeds_spread`)."""
+    spread of the differences, and whether they exceed the seed noise (`apps.runs.paired_difference`)."""
     if name == REFERENCE or REFERENCE not in result["models"]:
         return None
     reference = {run["seed"]: run for run in result["models"][REFERENCE]["runs"]}
     paired = [run for run in result["models"][name]["runs"] if run["seed"] in reference]
     out = {}
     for task in ("bbox", "segm"):
-        differences = [run[task]["AP"] - reference[run["seed"]][task]["AP"] for run in paired]
-        out[f"{task}_AP"] = {**seed_spread(differences), "exceeds_spread": exceeds_spread(differences)}
+        out[f"{task}_AP"] = paired_difference([run[task]["AP"] - reference[run["seed"]][task]["AP"] for run in paired])
     return out
 
 
-def _fmt(summary: dict, key: str) -> str:
-    s = summary[key]
-    return f"{s['mean']:.1f}" + (f" ± {s['std']:.1f}" if s["std"] is not None else "")
-
-
 def _fmt_difference(difference: dict | None, key: str) -> str:
-    if difference is None:
-        return "(reference)"
-    d = difference[key]
-    spread = f" ± {d['std']:.1f}" if d["std"] is not None else ""
-    return f"{d['mean']:+.1f}{spread}" + ("" if d["exceeds_spread"] else " (within spread)")
+    return "(reference)" if difference is None else difference_cell(difference[key])
 
 
 def readme_table(result: dict) -> str:
@@ -184,9 +175,10 @@ def readme_table(result: dict) -> str:
              "train min (CPU) |", "|---" * 8 + "|"]
     for name, model in result["models"].items():
         s, difference = model["summary"], minus_reference(result, name)
-        lines.append(f"| {model['label']} | {len(model['runs'])} | {_fmt(s, 'bbox_AP')} | {_fmt(s, 'segm_AP')} | "
-                     f"{_fmt_difference(difference, 'bbox_AP')} | {_fmt_difference(difference, 'segm_AP')} | "
-                     f"{_fmt(s, 'train_wall_min')} | {_fmt(s, 'train_cpu_min')} |")
+        cells = [spread_cell(s["bbox_AP"]), spread_cell(s["segm_AP"]), _fmt_difference(difference, "bbox_AP"),
+                 _fmt_difference(difference, "segm_AP"), spread_cell(s["train_wall_min"]),
+                 spread_cell(s["train_cpu_min"])]
+        lines.append(f"| {model['label']} | {len(model['runs'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -254,8 +246,6 @@ def main() -> None:
             "YOLO-mask .pt), score >= 0.05, <= 100 detections, one pycocotools COCOeval, AP in percent"),
         "models": models,
     }
-    for name, model in models.items():
-        model["minus_recipe"] = minus_reference(result, name)
     out = Path(args.result)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

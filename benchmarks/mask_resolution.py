@@ -32,7 +32,9 @@ from yolo_mask_plugin.apps.compare.predictors import SCORE_THRESHOLD, build_pred
 from yolo_mask_plugin.apps.compare.run import default_dataset, val_coco_results
 from yolo_mask_plugin.apps.compare.training import train_detectron2
 from yolo_mask_plugin.apps.demo import DEMO_CONFIG, YOLO_TRAIN_ARGS, train_demo_yolo
-from yolo_mask_plugin.apps.runs import exceeds_spread, provenance, seed_spread
+from yolo_mask_plugin.apps.runs import (
+    difference_cell, paired_difference, provenance, seed_spread, spread_cell,
+)
 from yolo_mask_plugin.d2.config import build_cfg
 
 # name -> Detectron2 opts on top of the demo's config (whose mask branch is "p2-p5, 28")
@@ -87,13 +89,9 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
             s["minus_reference"] = {}
             for key in ("segm_AP", "boundary_AP"):
                 diffs = [e[key] - reference[e["seed"]][key] for e in paired]
-                s["minus_reference"][key] = {**seed_spread(diffs), "exceeds_spread": exceeds_spread(diffs)}
+                s["minus_reference"][key] = paired_difference(diffs)
         summary[name] = s
     return summary
-
-
-def _cell(spread: dict) -> str:
-    return f"{spread['mean']:.1f}" + (f" ± {spread['std']:.1f}" if spread["std"] is not None else "")
 
 
 def _diff(name: str, summary: dict, key: str) -> str:
@@ -102,7 +100,7 @@ def _diff(name: str, summary: dict, key: str) -> str:
     d = summary.get("minus_reference", {}).get(key)
     if d is None:
         return "n/a (< 2 seeds paired)"
-    return f"{d['mean']:+.1f} ± {d['std']:.1f}" + ("" if d["exceeds_spread"] else " (within spread)")
+    return difference_cell(d)
 
 
 def readme_table(result: dict) -> str:
@@ -113,9 +111,10 @@ def readme_table(result: dict) -> str:
              f"segm AP - {REFERENCE} | Boundary AP - {REFERENCE} | bbox AP | train min (wall) |",
              "|---" * 8 + "|"]
     for name, s in result["summary"].items():
-        lines.append(f"| {name} | {_cell(s['segm_AP'])} | {_cell(s['boundary_AP'])} | {_cell(s['boundary_AP75'])} | "
-                     f"{_diff(name, s, 'segm_AP')} | {_diff(name, s, 'boundary_AP')} | {_cell(s['bbox_AP'])} | "
-                     f"{_cell(s['train_wall_min'])} |")
+        cells = [spread_cell(s["segm_AP"]), spread_cell(s["boundary_AP"]), spread_cell(s["boundary_AP75"]),
+                 _diff(name, s, "segm_AP"), _diff(name, s, "boundary_AP"), spread_cell(s["bbox_AP"]),
+                 spread_cell(s["train_wall_min"])]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

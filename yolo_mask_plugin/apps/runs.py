@@ -160,6 +160,22 @@ def exceeds_spread(differences: list[float]) -> bool:
     return same_sign and abs(statistics.fmean(differences)) > 2 * statistics.stdev(differences)
 
 
+def paired_difference(differences: list[float]) -> dict:
+    """What a benchmark reports of paired differences over seeds: their `seed_spread` and `exceeds_spread`."""
+    return {**seed_spread(differences), "exceeds_spread": exceeds_spread(differences)}
+
+
+def spread_cell(spread: dict) -> str:
+    """A `seed_spread` as a table cell: "mean ± std" (the mean alone for one seed)."""
+    return f"{spread['mean']:.1f}" + (f" ± {spread['std']:.1f}" if spread["std"] is not None else "")
+
+
+def difference_cell(difference: dict) -> str:
+    """A `paired_difference` as a table cell: "+mean ± std", marked "(within spread)" unless it exceeds the spread."""
+    signed = f"{difference['mean']:+.1f}" + (f" ± {difference['std']:.1f}" if difference["std"] is not None else "")
+    return signed + ("" if difference["exceeds_spread"] else " (within spread)")
+
+
 def finish_run(run_dir: Path, settings: dict, weights: Path, cost: dict, **extra) -> dict:
     """Write `finished.json` (settings, weights, cost, and `extra` fields) and return that record."""
     record = {"settings": settings, "weights": str(weights), "cost": cost, **extra}
