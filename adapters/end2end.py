@@ -47,7 +47,7 @@ def run_openvino_at_fp32(backend: torch.nn.Module, model_path: str | Path) -> No
 
     OpenVINO runs an FP32 model in bf16 on CPUs with AMX / AVX512-BF16 unless told otherwise, and Ultralytics tells
     it only on Windows and ARM; the detections near the score and NMS thresholds and the masks' 0.5 cut then differ
-    from the PyTorch model's (measured on the test model: box IoU down to 0.76). Other devices keep their setting.
+    from the PyTorch model's beyond tests/test_export.py's tolerances. Other devices keep their setting.
     """
     if backend.format != "openvino":
         return

@@ -24,7 +24,7 @@ NMS, RoIAlign + FCN head, glue) and the paste timed alone, to say where the time
     python benchmarks/inference_latency.py          # -> benchmarks/results/inference_latency.json
     python benchmarks/inference_latency.py --quick  # 320x320, 3 runs: checks the script, result not kept
 
-(--quick is not smaller than 320: at 160x160 the untrained detector keeps 96 boxes, not 100.)
+(--quick is not smaller than 320: at 160x160 the untrained detector keeps fewer than K boxes, which the run refuses.)
 """
 from __future__ import annotations
 

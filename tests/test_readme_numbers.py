@@ -1,35 +1,73 @@
-"""README numbers come from committed benchmark results.
+"""The docs' benchmark numbers come from committed benchmark results, and say whether they still measure our code.
 
-Every benchmark with a README table has a `readme_table(result)` that renders its committed JSON
-(`benchmarks/update_readme.py` writes them between `<!-- benchmark: NAME -->` markers); the README must hold that
-table verbatim, so a number edited by hand, or a result file rerun without updating the README, fails here. Every
-result file records how it was made (commit, command, seeds, torch threads).
+Every benchmark with a table has a `readme_table(result)` that renders its committed JSON; `benchmarks/update_readme.py`
+writes it between `<!-- benchmark: NAME -->` markers in docs/benchmarks.md (and any other doc with markers), followed by
+one line naming the commit, CPU and torch threads it was measured with and whether the code it measured changed since.
+The docs must hold exactly that block, so a number edited by hand, a result file rerun without updating the docs, or a
+code change that the staleness line does not admit, fails here. Every result file records how it was made (commit,
+command, seeds, torch threads, machine).
 """
 from __future__ import annotations
 
+import hashlib
 import json
-from pathlib import Path
 
 import pytest
 
-from benchmarks.update_readme import MARKED, ROOT, result_file, table
+from benchmarks.update_readme import MARKED, ROOT, block, changed_code, doc_files, provenance_line, result_file, table
 
 BENCHMARKS = (
     "yolo_mask_vs_yolo_seg", "mask_head_cost", "training_cost", "inference_latency", "demo_seeds", "mask_resolution",
     "compare_shapes", "d2_vs_ultralytics_yolo_mask",
 )
+BENCHMARKS_DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def shown_blocks() -> list[tuple[str, str, str]]:
+    """(doc, benchmark, text between its markers) for every marked table in README.md and docs/*.md."""
+    return [(doc.relative_to(ROOT).as_posix(), m.group(2), m.group(3))
+            for doc in doc_files() for m in MARKED.finditer(doc.read_text())]
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)
-def test_readme_table_is_the_committed_result(name):
+def test_benchmarks_doc_shows_the_committed_result_and_whether_its_code_changed(name):
     result = json.loads(result_file(name).read_text())
     provenance = result["provenance"]
     assert {"commit", "command", "seeds", "torch_threads", "machine"} <= set(provenance)
     assert provenance["commit"] and not provenance["commit"].startswith("unknown"), provenance["commit"]
-    readme = (ROOT / "README.md").read_text()
-    shown = {m.group(2): m.group(0) for m in MARKED.finditer(readme)}
-    assert name in shown, f"README.md has no <!-- benchmark: {name} --> table"
-    assert table(name) in shown[name], f"README.md does not show {name}.json as it is: run benchmarks/update_readme.py"
+    shown = {m.group(2): m.group(3) for m in MARKED.finditer(BENCHMARKS_DOC.read_text())}
+    assert name in shown, f"docs/benchmarks.md has no <!-- benchmark: {name} --> table"
+    assert table(name) in shown[name], f"docs/benchmarks.md does not show {name}'s result as it is: run benchmarks/update_readme.py"
+    if changed_code(name, provenance) is None:
+        pytest.skip(f"git history with {provenance['commit']} unavailable: cannot tell whether {name}'s code changed")
+    assert shown[name] == block(name), (
+        f"docs/benchmarks.md's line under {name} is not {provenance_line(name, provenance)!r}: run benchmarks/update_readme.py")
+
+
+def test_every_marked_table_in_any_doc_is_a_benchmark_shown_as_generated():
+    blocks = shown_blocks()
+    assert blocks, "no <!-- benchmark: NAME --> table in README.md or docs/"
+    for doc, name, text in blocks:
+        assert name in BENCHMARKS, f"{doc}: <!-- benchmark: {name} --> names no benchmark this test knows"
+        assert table(name) in text, f"{doc}: {name} differs from its result: run benchmarks/update_readme.py"
+
+
+def test_staleness_line_names_files_whose_bytes_differ_from_the_measured_ones():
+    setup = ROOT / "setup.py"
+    digest = hashlib.sha256(setup.read_bytes()).hexdigest()
+    measured = {"commit": "0" * 40, "torch_threads": 2, "machine": {"cpu": "Some CPU"}}
+    same = provenance_line("x", {**measured, "code_files": {"setup.py": digest}})
+    assert same == "Measured at commit 000000000000 on Some CPU, 2 torch threads; measured code unchanged since."
+    changed = provenance_line("x", {**measured, "code_files": {"setup.py": "f" * 64, "gone.py": digest}})
+    assert changed.endswith("**measured code changed since** in: `gone.py`, `setup.py`.")
+
+
+def test_staleness_line_without_file_hashes_asks_git_and_admits_when_it_cannot_tell():
+    head = {"commit": "HEAD+changes", "torch_threads": 1, "machine": {"cpu": "Some CPU"}}
+    line = provenance_line("demo_seeds", head)
+    assert line.startswith("Measured at commit HEAD (with uncommitted changes) on Some CPU, 1 torch thread; ")
+    unknown = provenance_line("demo_seeds", {**head, "commit": "nosuchcommit"})
+    assert unknown.endswith("measured code unknown (git or commit nosuchcommit unavailable).")
 
 
 def test_accuracy_claims_rest_on_three_seeds_with_training_times():

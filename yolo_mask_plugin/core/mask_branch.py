@@ -14,8 +14,8 @@ from yolo_mask_plugin.core.roi_align import MultiLevelRoIAlign
 
 # What a YOLO-mask model gets unless its yaml says otherwise (a `mask_head:` mapping with these keys).
 MASK_HEAD_DEFAULTS = {
-    # Narrower than Mask R-CNN's 256, so the head stays cheap next to a YOLO-n: at 640 px with 10 detections a
-    # 64-wide branch is 0.11x yolo11n's FLOPs, a 256-wide one 1.6x (benchmarks/results/mask_head_cost.json).
+    # Narrower than Mask R-CNN's 256, so the head stays cheap next to a YOLO-n: the branch's FLOPs against
+    # yolo11n's at both widths are benchmarks/results/mask_head_cost.json (table in docs/benchmarks.md).
     "lateral_channels": 64,  # YOLO's P3/P4/P5 differ in width; 1x1 convs bring them to this one
     "conv_dim": 64,
     "num_conv": 4,
