@@ -155,3 +155,23 @@ def test_a_broken_block_fails():
         run_python_block("undefined_name\n", Path.cwd())
     assert [b.illustrative for b in code_blocks(f"{ILLUSTRATIVE}\n```python\nx\n```\n```bash\nmake\n```\n", "t")] == [
         True, False]
+
+
+def github_anchor(heading: str) -> str:
+    """The fragment GitHub gives a markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_between_docs_reach_a_file_and_heading():
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for doc in docs:
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]+))?\)", doc.read_text()):
+            if target.startswith(("http://", "https://")):
+                continue
+            path = (doc.parent / target).resolve() if target else doc
+            if not path.exists():
+                broken.append(f"{doc.name}: {target} does not exist")
+            elif anchor and anchor not in {github_anchor(h) for h in re.findall(r"^#+ (.*)$", path.read_text(), re.M)}:
+                broken.append(f"{doc.name}: {target}#{anchor} names no heading there")
+    assert not broken, broken
