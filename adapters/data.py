@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from ultralytics.data.augment import Format
 from ultralytics.utils.instance import Instances
 
-from yolo_mask_plugin.adapters.polygon_masks import yolo_polygon_to_mask, yolo_polygon_to_mask_crop
+from yolo_mask_plugin.data.polygon_masks import yolo_polygon_to_mask, yolo_polygon_to_mask_crop
 
 MASK_CROPS = "mask_crops"  # batch key: per image (list of (h, w) uint8 crops, (N, 2) crop origins x y, (H, W))
 

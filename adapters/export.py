@@ -21,9 +21,9 @@ from ultralytics.engine.exporter import Exporter, ExportWrapper, NMSModel
 from ultralytics.utils import ops
 
 from yolo_mask_plugin.adapters.mask_model import YOLOMaskModel
-from yolo_mask_plugin.adapters.yolo_model import run_layers
 from yolo_mask_plugin.core.errors import InvalidInputError
 from yolo_mask_plugin.core.postprocess import clip_boxes_, detection_mask_probs
+from yolo_mask_plugin.yolo import run_layers
 
 EXPORT_FORMATS = ("onnx", "torchscript", "openvino")
 MIN_ONNX_OPSET = 16  # RoiAlign's coordinate_transformation_mode=half_pixel (torchvision's aligned=True)

@@ -12,10 +12,10 @@ from ultralytics.nn.modules.head import Detect
 from ultralytics.nn.tasks import DetectionModel
 
 from yolo_mask_plugin.adapters.loss import YOLOMaskLoss
-from yolo_mask_plugin.adapters.yolo_model import split_yolo
 from yolo_mask_plugin.core.errors import InvalidInputError
 from yolo_mask_plugin.core.mask_branch import MASK_HEAD_DEFAULTS, RoIMaskBranch
 from yolo_mask_plugin.core.postprocess import detection_mask_probs
+from yolo_mask_plugin.yolo import split_yolo
 
 
 class YOLOMaskModel(DetectionModel):

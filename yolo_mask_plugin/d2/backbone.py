@@ -11,7 +11,6 @@ from detectron2.config import CfgNode
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 
-from yolo_mask_plugin.adapters.yolo_model import run_layers
 from yolo_mask_plugin.d2.config import require_yolo_mask_config
 from yolo_mask_plugin.d2.registration import register_once
 from yolo_mask_plugin.d2.yolo_source import (
@@ -22,6 +21,7 @@ from yolo_mask_plugin.d2.yolo_source import (
     yolo_parts,
     yolo_source_args,
 )
+from yolo_mask_plugin.yolo import run_layers
 
 
 class YOLOBackbone(Backbone):

@@ -7,9 +7,8 @@ from pathlib import Path
 import yaml
 from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
-from ultralytics.utils import DEFAULT_CFG_DICT
-
 from yolo_mask_plugin.core.errors import ConfigKeyError, InputNotFoundError, InvalidInputError
+from yolo_mask_plugin.yolo import DETECTION_LOSS_GAINS
 
 
 def add_yolo_mask_config(cfg: CN) -> CN:
@@ -33,15 +32,15 @@ def add_yolo_mask_config(cfg: CN) -> CN:
     #          only the mask branch trains. Refused for a model yaml: that YOLO was never trained;
     #   None:  True for an Ultralytics checkpoint (.pt), False for a model yaml (untrained: it must learn here).
     # A YOLO-mask checkpoint's mask head reaches the model through MODEL.WEIGHTS, converted by
-    # `yolo-mask convert` (yolo_mask_plugin.d2.checkpoint).
+    # `yolo-mask convert` (yolo_mask_plugin.interop.checkpoint).
     cfg.MODEL.YOLO.FREEZE = None
     # YOLO's detection loss when it trains here (FREEZE False): Ultralytics' v8DetectionLoss with Ultralytics'
     # default gains. Each loss is multiplied by the number of images in the batch (SOLVER.IMS_PER_BATCH, all GPUs),
     # as Ultralytics does, so every image adds to the gradient what it adds in Ultralytics' trainer.
     cfg.MODEL.YOLO.LOSS = CN()
-    cfg.MODEL.YOLO.LOSS.BOX = float(DEFAULT_CFG_DICT["box"])  # CIoU box loss
-    cfg.MODEL.YOLO.LOSS.CLS = float(DEFAULT_CFG_DICT["cls"])  # classification BCE
-    cfg.MODEL.YOLO.LOSS.DFL = float(DEFAULT_CFG_DICT["dfl"])  # distribution focal loss
+    cfg.MODEL.YOLO.LOSS.BOX = DETECTION_LOSS_GAINS["box"]  # CIoU box loss
+    cfg.MODEL.YOLO.LOSS.CLS = DETECTION_LOSS_GAINS["cls"]  # classification BCE
+    cfg.MODEL.YOLO.LOSS.DFL = DETECTION_LOSS_GAINS["dfl"]  # distribution focal loss
     # The mask loss (the ROI heads' `loss_mask`, BCE averaged over the batch's RoIs). None: Detectron2's, weight 1.
     # A gain g: g x that x the images in the batch, as Ultralytics' YOLO-mask loss scales it (its `mask=` gain,
     # 2.5 by default), so it weighs against YOLO's losses as it does there.

@@ -18,8 +18,8 @@ from detectron2.utils.logger import log_first_n
 from torch import nn
 from ultralytics.nn.tasks import DetectionModel
 
-from yolo_mask_plugin.adapters.yolo_model import YOLOParts, load_yolo, split_yolo
 from yolo_mask_plugin.core.errors import InvalidInputError
+from yolo_mask_plugin.yolo import YOLOParts, load_yolo, split_yolo
 
 
 def dataset_thing_classes(cfg: CfgNode) -> list[str] | None:

@@ -1,7 +1,7 @@
 """Convert instance masks between COCO json (Detectron2's input) and Ultralytics YOLO-seg labels.
 
 Users bring their own data in either format; the two sides of the plugin need both. COCO -> YOLO-seg writes
-each mask, holes and separate parts included, as one polygon (`adapters/polygon_masks.py`), which the YOLO-mask
+each mask, holes and separate parts included, as one polygon (`polygon_masks.py`), which the YOLO-mask
 trainer rasterises back to exactly the COCO mask.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ import yaml
 from PIL import Image
 from ultralytics.data.utils import IMG_FORMATS, exif_size
 
-from yolo_mask_plugin.adapters.polygon_masks import boundary_rings, mask_to_yolo_polygon, yolo_polygon_to_mask
 from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
+from yolo_mask_plugin.data.polygon_masks import boundary_rings, mask_to_yolo_polygon, yolo_polygon_to_mask
 
 __all__ = ["annotation_mask", "coco_to_yolo_seg", "mask_to_polygons", "write_yolo_data_yaml", "yolo_seg_to_coco"]
 

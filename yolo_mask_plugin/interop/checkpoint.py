@@ -27,13 +27,13 @@ from torch import nn
 from ultralytics.nn.tasks import DetectionModel
 
 from yolo_mask_plugin.adapters.mask_model import YOLOMaskModel
-from yolo_mask_plugin.adapters.yolo_model import load_yolo, split_yolo
 from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
 from yolo_mask_plugin.core.mask_branch import MASK_HEAD_DEFAULTS
 from yolo_mask_plugin.d2.backbone import YOLOBackbone
 from yolo_mask_plugin.d2.mask_head import YOLOMaskFCNHead
 from yolo_mask_plugin.d2.proposal_generator import YOLOProposalGenerator
 from yolo_mask_plugin.d2.roi_heads import YOLOMaskROIHeads
+from yolo_mask_plugin.yolo import load_yolo, split_yolo
 
 POOLER_TYPE = "ROIAlignV2"  # RoIAlign with aligned=True, as `MultiLevelRoIAlign`
 METADATA_KEY = "yolo_mask"  # what the converted file records next to "model"
