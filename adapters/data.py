@@ -48,6 +48,7 @@ class InstanceMaskCropFormat(Format):
         self.return_mask_crops, self.return_mask = self.return_mask, False
 
     def apply_instances(self, labels: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        """Ultralytics' `Format.apply_instances`, plus each instance's mask crop and origin under `MASK_CROPS`."""
         labels = super().apply_instances(labels, params)
         if self.return_mask_crops:
             h, w = params["h"], params["w"]

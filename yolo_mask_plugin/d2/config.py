@@ -12,7 +12,14 @@ from yolo_mask_plugin.yolo import DETECTION_LOSS_GAINS
 
 
 def add_yolo_mask_config(cfg: CN) -> CN:
-    """Add the plugin's keys, with defaults, to a Detectron2 config (call before `merge_from_file`)."""
+    """Add the plugin's keys, with defaults, to a Detectron2 config (call before `merge_from_file`).
+
+    Args:
+        cfg: a Detectron2 config, e.g. `get_cfg()`.
+
+    Returns:
+        `cfg`, with `MODEL.YOLO` and the plugin's other keys.
+    """
     cfg.MODEL.YOLO = CN()
     # An Ultralytics checkpoint (`best.pt`, `yolo11n.pt`) or a model yaml (`yolo11n.yaml`, built untrained
     # with ROI_HEADS.NUM_CLASSES classes named after the training dataset's thing_classes).
@@ -71,7 +78,15 @@ def add_yolo_mask_config(cfg: CN) -> CN:
 
 
 def require_yolo_mask_config(cfg: CN, component: str) -> None:
-    """Fail with a useful message when a config names a plugin component but lacks the plugin's keys."""
+    """Fail with a useful message when a config names a plugin component but lacks the plugin's keys.
+
+    Args:
+        cfg: the config a component is built from.
+        component: the component's registered name, for the message.
+
+    Raises:
+        KeyError: `cfg` has no `MODEL.YOLO`.
+    """
     if "YOLO" not in cfg.MODEL:
         raise KeyError(
             f"{component} needs the config keys MODEL.YOLO.*: call "
@@ -87,10 +102,19 @@ def config_dir() -> Path:
 
 
 def get_config_file(config_file: str) -> str:
-    """A path as given if it exists, else the file of that name in the plugin's `configs/`.
+    """Find a config file: the path as given if it exists, else the file of that name in the plugin's `configs/`.
 
     So `--config-file shapes/yolo_mask_single_pass.yaml` works from any directory, as
     `detectron2.model_zoo.get_config_file` does for Detectron2's own configs.
+
+    Args:
+        config_file: a path, or a name relative to `configs/`.
+
+    Returns:
+        The path of the file.
+
+    Raises:
+        InputNotFoundError: neither exists.
     """
     if os.path.isfile(config_file):
         return config_file
@@ -108,9 +132,21 @@ def _reason(error: Exception) -> str:
 
 
 def build_cfg(config_file: str, opts: list[str] | None = None) -> CN:
-    """A yacs config: get_cfg() -> add_yolo_mask_config -> merge_from_file -> merge_from_list, the order that works.
+    """Build a yacs config: get_cfg() -> add_yolo_mask_config -> merge_from_file -> merge_from_list.
 
-    A config file or override yacs cannot take raises an InputError naming the file or the override.
+    That is the order that works. A config file or override yacs cannot take raises an InputError naming the
+    file or the override.
+
+    Args:
+        config_file: a yacs yaml, as `get_config_file` finds it.
+        opts: overrides, as on Detectron2's command line (["KEY", "value", ...]).
+
+    Returns:
+        The config.
+
+    Examples:
+        >>> cfg = build_cfg("shapes/yolo_mask_single_pass.yaml", ["MODEL.DEVICE", "cpu"])
+        >>> model = detectron2.modeling.build_model(cfg)
     """
     cfg = get_cfg()
     add_yolo_mask_config(cfg)

@@ -138,6 +138,7 @@ class YOLOProposalGenerator(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> dict:
+        """The constructor's arguments from a yacs config (MODEL.YOLO, the backbone's shapes in "features" mode)."""
         require_yolo_mask_config(cfg, "YOLOProposalGenerator")
         y = cfg.MODEL.YOLO
         if y.INPUT == "features":

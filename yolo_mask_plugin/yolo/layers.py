@@ -44,11 +44,24 @@ class YOLOParts:
 
     @property
     def head_maps(self) -> list[str]:
+        """Names of the maps the detect head reads (e.g. ["p3", "p4", "p5"]), in its order."""
         return [name for name, m in self.maps.items() if m.layer in self.head_inputs]
 
 
 def split_yolo(model: DetectionModel) -> YOLOParts:
-    """Split a loaded YOLO detection model at its detect head (see `YOLOParts`)."""
+    """Split a loaded YOLO detection model at its detect head.
+
+    Args:
+        model: a YOLO detection model, e.g. from `load_yolo`; its layers are shared, not copied.
+
+    Returns:
+        The `YOLOParts`: layers before the head, the head, and the maps a backbone can expose.
+
+    Examples:
+        >>> parts = split_yolo(load_yolo("yolo11n.pt"))
+        >>> maps = run_layers(parts.layers, parts.save, parts.head_inputs, images)  # the head's inputs
+        >>> raw = parts.head(maps)
+    """
     head = model.model[-1]
     head_inputs = [head.f] if isinstance(head.f, int) else list(head.f)
     head_strides = [int(s) for s in head.stride.tolist()]
@@ -75,7 +88,17 @@ def split_yolo(model: DetectionModel) -> YOLOParts:
 
 
 def run_layers(layers: nn.ModuleList, save: set[int], outputs: list[int], x: torch.Tensor) -> list[torch.Tensor]:
-    """Ultralytics' `_predict_once` wiring, stopping before the head and returning the maps at `outputs`."""
+    """Run YOLO's layers with Ultralytics' `_predict_once` wiring, stopping before the head.
+
+    Args:
+        layers: the layers before the head (`YOLOParts.layers`), with Ultralytics' `.f` / `.i` wiring.
+        save: indices of layers whose outputs later layers read (`YOLOParts.save`).
+        outputs: indices of the layers whose outputs to return.
+        x: (B, 3, H, W) input images, in [0, 1].
+
+    Returns:
+        The outputs of the layers at `outputs`, in that order.
+    """
     keep = save | set(outputs)
     cache: dict[int, torch.Tensor] = {}
     for m in layers:

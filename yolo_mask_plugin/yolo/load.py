@@ -15,10 +15,21 @@ from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
 
 
 def load_yolo(weights: str, num_classes: int | None = None, class_names: list[str] | None = None) -> DetectionModel:
-    """A YOLO detection model in eval mode, from `weights` (`.pt` checkpoint or `.yaml` model definition).
+    """Load a YOLO detection model in eval mode, never downloading: a missing file is an error.
 
-    A `.yaml` builds an untrained model with `num_classes` classes named `class_names` (the dataset's);
-    a `.pt` keeps its own classes and names. Never downloads: a missing file is an error.
+    Args:
+        weights: an Ultralytics `.pt` checkpoint (keeps its own classes and names) or a model `.yaml` (builds an
+            untrained model).
+        num_classes: classes of a model built from a `.yaml` (None: the yaml's `nc`).
+        class_names: names of those classes, e.g. the dataset's (None: "0", "1", ...).
+
+    Returns:
+        The float32 `DetectionModel`, in eval mode.
+
+    Raises:
+        InputNotFoundError: `weights` does not exist.
+        InvalidInputError: `weights` is empty, not a `.pt` / `.yaml`, not loadable, or not a model with a plain
+            (non end-to-end) `Detect` head.
     """
     if not weights:
         raise InvalidInputError("MODEL.YOLO.WEIGHTS is empty: give a YOLO checkpoint (.pt) or model definition (.yaml)")

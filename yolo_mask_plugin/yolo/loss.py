@@ -16,7 +16,17 @@ def detection_loss(head: Detect, gains: dict[str, float]) -> v8DetectionLoss:
 
     The loss reads three things of a `DetectionModel`: its detect head (`model[-1]`: strides, classes, reg_max),
     its device, and the gains in `args`; these are given here, so a shell that owns only the head (Detectron2's
-    proposal generator) trains it with the same loss as Ultralytics' trainer. `gains`: "box", "cls", "dfl".
+    proposal generator) trains it with the same loss as Ultralytics' trainer.
+
+    Args:
+        head: the detect head, with its strides set (as in a built model).
+        gains: the loss gains, exactly the keys "box", "cls", "dfl" (Ultralytics': `DETECTION_LOSS_GAINS`).
+
+    Returns:
+        The loss; called with the head's training outputs and a batch, as Ultralytics' trainer calls it.
+
+    Raises:
+        ValueError: `gains` lacks one of the keys or has another.
     """
     unknown = sorted(set(gains) - set(DETECTION_LOSS_GAINS))
     missing = sorted(set(DETECTION_LOSS_GAINS) - set(gains))
