@@ -21,6 +21,8 @@ setup(
         "yolo_mask_plugin.core",
         "yolo_mask_plugin.d2",
         "yolo_mask_plugin.data",
+        "yolo_mask_plugin.interop",
+        "yolo_mask_plugin.yolo",
         "yolo_mask_plugin.apps",
         "yolo_mask_plugin.apps.compare",
         "yolo_mask_plugin.adapters",

@@ -1,6 +1,6 @@
 """The Ultralytics shell of YOLO-mask: model, loss, trainer, validator, predictor, exporter, the `yolo` command line
-on YOLOMask (`adapters/cli.py`), and the YOLO loader the Detectron2 shell uses as its box source. It imports the
-core and Ultralytics, never Detectron2.
+on YOLOMask (`adapters/cli.py`). It imports the core, the bridge (`yolo_mask_plugin.yolo`), the data package and
+Ultralytics; never Detectron2 nor the Detectron2 shell.
 
 Installed as `yolo_mask_plugin.adapters`; a top-level `adapters` would clash with the PyPI package.
 """
@@ -10,7 +10,6 @@ from .model import YOLOMask
 from .predict import YOLOMaskPredictor
 from .train import YOLOMaskTrainer
 from .val import YOLOMaskValidator
-from .yolo_model import YOLOParts, load_yolo, split_yolo
 
 __all__ = [
     "YOLOMask",
@@ -19,7 +18,4 @@ __all__ = [
     "YOLOMaskPredictor",
     "YOLOMaskTrainer",
     "YOLOMaskValidator",
-    "YOLOParts",
-    "load_yolo",
-    "split_yolo",
 ]

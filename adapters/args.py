@@ -15,10 +15,24 @@ DEFAULT_MASK_GAIN = 2.5  # next to Ultralytics' box 7.5 / cls 0.5 / dfl 1.5
 
 
 def with_mask_args(cfg: str | dict | SimpleNamespace) -> dict:
-    """Ultralytics' base config (`DEFAULT_CFG`, a yaml path or a dict) with the `mask` gain added."""
+    """Ultralytics' base config with the `mask` gain added.
+
+    Args:
+        cfg: `DEFAULT_CFG`, a yaml path or a dict.
+
+    Returns:
+        The config as a dict, `mask` defaulting to `DEFAULT_MASK_GAIN`.
+    """
     return {MASK_GAIN_ARG: DEFAULT_MASK_GAIN, **cfg2dict(cfg)}
 
 
 def without_mask_args(args: dict | SimpleNamespace | None) -> dict:
-    """Arguments without the `mask` gain, which Ultralytics' validator would refuse."""
+    """Arguments without the `mask` gain, which Ultralytics' validator would refuse.
+
+    Args:
+        args: Ultralytics arguments (None: none).
+
+    Returns:
+        The arguments as a dict, without `mask`.
+    """
     return {k: v for k, v in cfg2dict(args or {}).items() if k != MASK_GAIN_ARG}

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from ultralytics.data.augment import Format
 from ultralytics.utils.instance import Instances
 
-from yolo_mask_plugin.adapters.polygon_masks import yolo_polygon_to_mask, yolo_polygon_to_mask_crop
+from yolo_mask_plugin.data.polygon_masks import yolo_polygon_to_mask, yolo_polygon_to_mask_crop
 
 MASK_CROPS = "mask_crops"  # batch key: per image (list of (h, w) uint8 crops, (N, 2) crop origins x y, (H, W))
 
@@ -48,6 +48,7 @@ class InstanceMaskCropFormat(Format):
         self.return_mask_crops, self.return_mask = self.return_mask, False
 
     def apply_instances(self, labels: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        """Ultralytics' `Format.apply_instances`, plus each instance's mask crop and origin under `MASK_CROPS`."""
         labels = super().apply_instances(labels, params)
         if self.return_mask_crops:
             h, w = params["h"], params["w"]

@@ -17,8 +17,18 @@ from yolo_mask_plugin.core.errors import InvalidInputError
 
 
 def is_pytorch_backend(model: torch.nn.Module, what: str) -> bool:
-    """True when `model` (an AutoBackend, or the training EMA) runs the PyTorch model, False when it runs a
-    YOLO-mask end-to-end export; any other export is refused, naming its format."""
+    """Whether a model runs the PyTorch model, rather than a YOLO-mask end-to-end export.
+
+    Args:
+        model: an AutoBackend, or the training EMA.
+        what: who asks, for the error.
+
+    Returns:
+        True for the PyTorch model, False for a YOLO-mask end-to-end export.
+
+    Raises:
+        InvalidInputError: any other export, naming its format.
+    """
     fmt = getattr(model, "format", "pt")
     if fmt == "pt":
         return True
@@ -31,13 +41,27 @@ def is_pytorch_backend(model: torch.nn.Module, what: str) -> bool:
 
 
 def end_to_end_rows(preds: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """An export's two outputs -> (B, max_det, 6 + R*R): each detection row followed by its mask probabilities."""
+    """An end-to-end export's two outputs as one tensor of rows, as Ultralytics' NMS rows with extra columns.
+
+    Args:
+        preds: (B, max_det, 6) detections and (B, max_det, R, R) their mask probabilities.
+
+    Returns:
+        (B, max_det, 6 + R*R): each detection row followed by its mask probabilities.
+    """
     detections, probs = preds
     return torch.cat([detections, probs.flatten(2).to(detections.dtype)], 2)
 
 
 def unflatten_mask_probs(columns: torch.Tensor) -> torch.Tensor:
-    """The (N, R*R) extra columns of `end_to_end_rows` -> (N, R, R) mask probabilities."""
+    """The mask probabilities carried in the extra columns of `end_to_end_rows`.
+
+    Args:
+        columns: (N, R*R) the extra columns.
+
+    Returns:
+        (N, R, R) mask probabilities.
+    """
     resolution = math.isqrt(columns.shape[1])
     return columns.reshape(-1, resolution, resolution)
 
@@ -48,6 +72,10 @@ def run_openvino_at_fp32(backend: torch.nn.Module, model_path: str | Path) -> No
     OpenVINO runs an FP32 model in bf16 on CPUs with AMX / AVX512-BF16 unless told otherwise, and Ultralytics tells
     it only on Windows and ARM; the detections near the score and NMS thresholds and the masks' 0.5 cut then differ
     from the PyTorch model's beyond tests/test_export.py's tolerances. Other devices keep their setting.
+
+    Args:
+        backend: an AutoBackend; changed in place when it runs an OpenVINO export on the CPU.
+        model_path: the export (the `.xml` or its folder).
     """
     if backend.format != "openvino":
         return

@@ -21,9 +21,9 @@ from ultralytics.engine.exporter import Exporter, ExportWrapper, NMSModel
 from ultralytics.utils import ops
 
 from yolo_mask_plugin.adapters.mask_model import YOLOMaskModel
-from yolo_mask_plugin.adapters.yolo_model import run_layers
 from yolo_mask_plugin.core.errors import InvalidInputError
 from yolo_mask_plugin.core.postprocess import clip_boxes_, detection_mask_probs
+from yolo_mask_plugin.yolo import run_layers
 
 EXPORT_FORMATS = ("onnx", "torchscript", "openvino")
 MIN_ONNX_OPSET = 16  # RoiAlign's coordinate_transformation_mode=half_pixel (torchvision's aligned=True)
@@ -50,6 +50,7 @@ class MaskFeatureDetector(nn.Module):
         self.pooled_layers = [model.p2_layer] if model.p2_layer is not None else []
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(B, 3, H, W) images -> (B, 4 + nc, anchors) xyxy detections before NMS, and the maps the mask branch pools."""
         layers, head = self.model.model[:-1], self.model.model[-1]
         maps = run_layers(layers, set(self.model.save), [*self.pooled_layers, *self.head_inputs], images)
         detect_maps = maps[len(self.pooled_layers) :]
@@ -74,6 +75,7 @@ class YOLOMaskEndToEnd(ExportWrapper):
         return self
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """(B, 3, H, W) images -> [(B, max_det, 6) padded detections, (B, max_det, R, R) their mask probabilities]."""
         detections, features = self.nms(images)  # kept rows first (score > conf >= 0), zero rows after
         input_hw = images.shape[2:]
         # The PyTorch predictor clips its NMS rows in place (`detection_mask_probs`); the ONNX export loses an
@@ -121,6 +123,7 @@ class YOLOMaskExporter(Exporter):
         return super().__call__(YOLOMaskEndToEnd(model, self.args))
 
     def run_callbacks(self, event: str) -> None:
+        """Ultralytics' callbacks, after marking the export's metadata as end-to-end YOLO-mask at its start."""
         if event == "on_export_start":  # metadata is complete, no file written yet
             mark_end_to_end(self)
         super().run_callbacks(event)

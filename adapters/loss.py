@@ -33,6 +33,15 @@ class YOLOMaskLoss(v8DetectionLoss):
         self.mask_gain = float(getattr(self.hyp, MASK_GAIN_ARG, DEFAULT_MASK_GAIN))
 
     def loss(self, preds: dict, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Ultralytics' detection losses plus the mask loss (times the `mask` gain), each times the batch size.
+
+        Args:
+            preds: the detect head's training output ("boxes", "scores", "feats"; "p2" with pool_p2).
+            batch: Ultralytics' training batch, with one mask (or mask crop) per instance.
+
+        Returns:
+            The (4,) losses box, cls, dfl, mask (times the batch size, as Ultralytics' own), and their items.
+        """
         (fg_mask, target_gt_idx, _, anchor_points, stride_tensor), det_loss, items = (
             self.get_assigned_targets_and_loss(preds, batch)
         )
@@ -52,6 +61,20 @@ class YOLOMaskLoss(v8DetectionLoss):
         target_gt_idx: torch.Tensor,
         boxes_pred: torch.Tensor,
     ) -> torch.Tensor:
+        """Mask BCE on ground-truth boxes and on predicted boxes matched to them at IoU >= `MATCH_IOU`.
+
+        Up to `ROIS_PER_IMAGE` RoIs per image: its ground-truth boxes first, then matched predictions.
+
+        Args:
+            feats: the maps the mask branch pools, finest first.
+            batch: Ultralytics' training batch.
+            fg_mask: (B, anchors) the assigner's foreground anchors.
+            target_gt_idx: (B, anchors) each anchor's ground-truth index within its image.
+            boxes_pred: (B, anchors, 4) predicted xyxy boxes in input pixels.
+
+        Returns:
+            The scalar mask loss (0, still on the graph, without RoIs).
+        """
         batch_idx = batch["batch_idx"].view(-1).to(self.device)
         input_hw = torch.tensor(feats[-1].shape[2:], device=self.device) * self.stride[-1]
         boxes_gt = xywh2xyxy(batch["bboxes"].to(self.device)) * input_hw[[1, 0, 1, 0]]
@@ -76,8 +99,25 @@ class YOLOMaskLoss(v8DetectionLoss):
         self, batch: dict, gt_index: torch.Tensor, rois: torch.Tensor, resolution: int, input_hw: torch.Tensor,
         num_instances: int,
     ) -> torch.Tensor:
-        """(N, R, R) targets of the RoIs (input pixels) from the batch's per-instance masks: the crops of a training
-        batch (`MASK_CROPS`), or full masks (validation batches; at 1/mask_ratio of the input)."""
+        """Mask targets of RoIs from the batch's per-instance masks.
+
+        The masks are the crops of a training batch (`MASK_CROPS`), or full masks (validation batches; at
+        1/mask_ratio of the input).
+
+        Args:
+            batch: Ultralytics' batch.
+            gt_index: (N,) each RoI's instance, an index into the batch's instances.
+            rois: (N, 4) xyxy RoIs in input pixels.
+            resolution: R.
+            input_hw: (2,) the input's height and width.
+            num_instances: instances in the batch, to check one mask per instance.
+
+        Returns:
+            (N, R, R) binary targets.
+
+        Raises:
+            ValueError: the batch does not hold one mask per instance (overlap_mask=True).
+        """
         if MASK_CROPS in batch:
             crops = [crop.to(self.device) for image_crops, _, _ in batch[MASK_CROPS] for crop in image_crops]
             origins = torch.cat([origins for _, origins, _ in batch[MASK_CROPS]]).to(self.device)

@@ -12,10 +12,10 @@ from ultralytics.nn.modules.head import Detect
 from ultralytics.nn.tasks import DetectionModel
 
 from yolo_mask_plugin.adapters.loss import YOLOMaskLoss
-from yolo_mask_plugin.adapters.yolo_model import split_yolo
 from yolo_mask_plugin.core.errors import InvalidInputError
 from yolo_mask_plugin.core.mask_branch import MASK_HEAD_DEFAULTS, RoIMaskBranch
 from yolo_mask_plugin.core.postprocess import detection_mask_probs
+from yolo_mask_plugin.yolo import split_yolo
 
 
 class YOLOMaskModel(DetectionModel):
@@ -79,21 +79,47 @@ class YOLOMaskModel(DetectionModel):
         return (out[0], MaskBranchInputs(raw)) if isinstance(out, tuple) else out
 
     def mask_features(self, raw: dict) -> list[torch.Tensor]:
-        """The maps the mask branch pools, finest first, from the detect head's output dict."""
+        """The maps the mask branch pools, finest first.
+
+        Args:
+            raw: the detect head's output dict.
+
+        Returns:
+            ["p2",] + the head's "feats": (B, C_l, H_l, W_l) maps.
+        """
         return [raw["p2"], *raw["feats"]] if getattr(self, "p2_layer", None) is not None else list(raw["feats"])
 
     def init_criterion(self):
+        """The YOLO-mask loss (`YOLOMaskLoss`), which Ultralytics' `DetectionModel.loss` builds on first use."""
         return YOLOMaskLoss(self)
 
     def mask_probs(self, raw: dict, boxes: list[torch.Tensor], classes: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Per image, (N_i, R, R) mask probabilities of its xyxy boxes in input pixels (the detect head's frame),
-        from the detect head's output dict (`raw`: the second output in eval mode)."""
+        """Mask probabilities of boxes, from the detect head's output dict.
+
+        Args:
+            raw: the detect head's output dict (the model's second output in eval mode).
+            boxes: per image, (N_i, 4) xyxy boxes in input pixels (the detect head's frame).
+            classes: per image, the (N_i,) class of each box.
+
+        Returns:
+            Per image, (N_i, R, R) mask probabilities.
+        """
         return self.mask_head.mask_probs(self.mask_features(raw), boxes, classes)
 
     def detection_mask_probs(
         self, raw: dict, boxes: list[torch.Tensor], classes: list[torch.Tensor], input_hw: tuple[int, int]
     ) -> list[torch.Tensor]:
-        """The post-NMS mask step (`core.detection_mask_probs`): boxes clipped to the input in place, then masks."""
+        """The post-NMS mask step (`core.detection_mask_probs`): boxes clipped to the input in place, then masks.
+
+        Args:
+            raw: the detect head's output dict.
+            boxes: per image, the (N_i, 4) xyxy boxes NMS kept, in input pixels; clipped in place.
+            classes: per image, their (N_i,) classes.
+            input_hw: (H, W) of the input.
+
+        Returns:
+            Per image, (N_i, R, R) mask probabilities.
+        """
         return detection_mask_probs(self.mask_head, self.mask_features(raw), boxes, classes, input_hw)
 
 
@@ -112,6 +138,7 @@ class MaskBranchInputs(dict):
 
     @property
     def shape(self):
+        """Refused: Ultralytics' YOLO-seg code reads it as a prototype-mask tensor's (see the class docstring)."""
         raise TypeError(STOCK_SEGMENT_ERROR)
 
 
@@ -123,7 +150,18 @@ STOCK_SEGMENT_ERROR = (
 
 
 def find_mask_model(model: torch.nn.Module, what: str) -> YOLOMaskModel:
-    """The `YOLOMaskModel` in `model`: itself, wrapped by EMA/DDP, or the `.model` AutoBackend runs; else a clear error."""
+    """Find the `YOLOMaskModel` in `model`: itself, wrapped by EMA/DDP, or the `.model` AutoBackend runs.
+
+    Args:
+        model: what a trainer, validator or predictor holds.
+        what: who asks, for the error.
+
+    Returns:
+        The `YOLOMaskModel`.
+
+    Raises:
+        TypeError: `model` holds none (a stock YOLO-seg or detect model).
+    """
     inner = getattr(model, "model", None)
     for candidate in (model, inner):
         if isinstance(candidate, torch.nn.Module):

@@ -40,6 +40,7 @@ class YOLOMask(Model):
 
     @property
     def task_map(self) -> dict:
+        """The YOLO-mask model, trainer, validator and predictor, for the "segment" and "detect" tasks."""
         routes = {
             "model": YOLOMaskModel,
             "trainer": YOLOMaskTrainer,

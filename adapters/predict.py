@@ -41,11 +41,13 @@ class YOLOMaskPredictor(SegmentationPredictor):
             run_openvino_at_fp32(self.model, model or self.args.model)
 
     def postprocess(self, preds, img, orig_imgs):
+        """NMS (or an end-to-end export's rows), then `Results` with masks from the RoIAlign head."""
         if is_pytorch_backend(self.model, "YOLOMaskPredictor"):
             return DetectionPredictor.postprocess(self, preds[0], img, orig_imgs, raw=preds[1])
         return DetectionPredictor.postprocess(self, end_to_end_rows(preds), img, orig_imgs)
 
     def construct_results(self, preds, img, orig_imgs, raw: dict | None = None) -> list[Results]:
+        """One `Results` per image, from NMS rows and the maps in `raw` (None: an export's rows carry the masks)."""
         if raw is None:  # rows of an end-to-end export: boxes clipped in the graph, probabilities in extra columns
             probs = [unflatten_mask_probs(p[:, 6:]) for p in preds]
             preds = [p[:, :6] for p in preds]
@@ -60,6 +62,7 @@ class YOLOMaskPredictor(SegmentationPredictor):
         ]
 
     def construct_result(self, pred: torch.Tensor, probs: torch.Tensor, img, orig_img, img_path) -> Results:
+        """One image's `Results`: boxes scaled to the original image, masks pasted into them."""
         boxes_input = pred[:, :4].clone()
         pred[:, :4] = ops.scale_boxes(img.shape[2:], pred[:, :4], orig_img.shape)
         masks = None

@@ -67,6 +67,7 @@ class YOLOMaskTrainer(AllThreadsSegmentationTrainer):
         super().__init__(with_mask_args(cfg), overrides, _callbacks)
 
     def get_model(self, cfg: str | dict | None = None, weights=None, verbose: bool = True) -> YOLOMaskModel:
+        """A `YOLOMaskModel` of `cfg` for the dataset's classes, loading what matches of `weights`."""
         model = self.set_model_names_for_load(
             YOLOMaskModel(cfg, nc=self.data["nc"], ch=self.data["channels"], verbose=verbose and RANK == -1)
         )
@@ -80,6 +81,7 @@ class YOLOMaskTrainer(AllThreadsSegmentationTrainer):
         return with_instance_masks(super().build_dataset(img_path, mode, batch), crops=mode == "train")
 
     def get_validator(self) -> YOLOMaskValidator:
+        """The `YOLOMaskValidator` run after each epoch."""
         return YOLOMaskValidator(
             self.test_loader, save_dir=self.save_dir, args=copy(self.args), _callbacks=self.callbacks
         )

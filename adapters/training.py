@@ -12,10 +12,23 @@ from yolo_mask_plugin.core.threads import kept_torch_threads
 
 
 def train_ultralytics(model: Model, data_yaml: str | os.PathLike, project: str | os.PathLike, name: str, **train_args):
-    """`model.train(...)` on `data_yaml` into `project/name`; returns `best.pt`.
+    """Train an Ultralytics model offline, keeping torch's thread count.
 
-    `train_args` go to Ultralytics' trainer unchanged (epochs, imgsz, batch, workers, seed, ...). Plots are
-    off unless asked for (they download a font).
+    Plots are off unless asked for (they download a font).
+
+    Args:
+        model: an Ultralytics `Model` (YOLO, YOLOMask).
+        data_yaml: the Ultralytics dataset yaml.
+        project: the runs folder.
+        name: the run's name, its folder under `project`.
+        **train_args: given to Ultralytics' trainer unchanged (epochs, imgsz, batch, workers, seed, ...).
+
+    Returns:
+        The path of `best.pt`.
+
+    Raises:
+        FileNotFoundError: `data_yaml` does not exist.
+        RuntimeError: training finished without writing `best.pt`.
     """
     data_yaml = Path(data_yaml)
     if not data_yaml.is_file():
@@ -37,7 +50,17 @@ def train_yolo_detector(
     model: str = "yolo11n.yaml",
     **train_args,
 ) -> Path:
-    """Train the detector `model` (a `.yaml` from scratch, or a `.pt` to fine-tune) on `data_yaml` with Ultralytics'
-    DetectionTrainer on every torch thread; `best.pt`."""
+    """Train a YOLO detector with Ultralytics' DetectionTrainer on every torch thread.
+
+    Args:
+        data_yaml: the Ultralytics dataset yaml.
+        project: the runs folder.
+        name: the run's name.
+        model: a `.yaml` to train from scratch, or a `.pt` to fine-tune.
+        **train_args: given to Ultralytics' trainer unchanged.
+
+    Returns:
+        The path of `best.pt`.
+    """
     return train_ultralytics(YOLO(model, task="detect"), data_yaml, project, name,
                              **{"trainer": AllThreadsDetectionTrainer, **train_args})

@@ -48,6 +48,7 @@ class YOLOMaskValidator(SegmentationValidator):
         return with_instance_masks(super().build_dataset(img_path, mode, batch))
 
     def init_metrics(self, model: torch.nn.Module) -> None:
+        """Ultralytics' metrics, after checking the model is YOLO-mask or its end-to-end export."""
         self.end_to_end = not is_pytorch_backend(model, "YOLOMaskValidator")
         self.mask_model = None if self.end_to_end else find_mask_model(model, "YOLOMaskValidator")
         if self.end_to_end:
@@ -55,11 +56,13 @@ class YOLOMaskValidator(SegmentationValidator):
         super().init_metrics(model)
 
     def preprocess(self, batch: dict) -> dict:
+        """Ultralytics' preprocessing; records the input size, the frame of the boxes the mask head sees."""
         batch = super().preprocess(batch)
         self.input_hw = tuple(batch["img"].shape[2:])  # the frame of the boxes the mask head sees
         return batch
 
     def postprocess(self, preds) -> list[dict[str, torch.Tensor]]:
+        """NMS (or an end-to-end export's rows), then each image's masks from the RoIAlign head."""
         detections = DetectionValidator.postprocess(self, end_to_end_rows(preds) if self.end_to_end else preds[0])
         for d in detections:
             for key in ("bboxes", "conf", "cls", "extra"):  # NMS sorts by confidence

@@ -53,7 +53,7 @@ from yolo_mask_plugin.apps.runs import (
     code_version, difference_cell, finish_run, finished_run, measured_cost, paired_difference, provenance,
     seed_spread, spread_cell, start_run,
 )
-from yolo_mask_plugin.d2.checkpoint import export_ultralytics_checkpoint
+from yolo_mask_plugin.interop.checkpoint import export_ultralytics_checkpoint
 from yolo_mask_plugin.d2.config import build_cfg
 
 D2_CONFIG = "shapes/yolo_mask_single_pass_end2end.yaml"

@@ -7,7 +7,7 @@ import pytest
 import torch
 from ultralytics.nn.tasks import SegmentationModel
 
-from yolo_mask_plugin.adapters import load_yolo, split_yolo
+from yolo_mask_plugin.yolo import load_yolo, split_yolo
 from yolo_mask_plugin.d2.class_map import build_class_map
 from yolo_mask_plugin.d2.detections import detections_to_instances
 from yolo_mask_plugin.data import SHAPES_CLASSES

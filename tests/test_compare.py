@@ -21,7 +21,7 @@ from detectron2.structures import Boxes, Instances
 from PIL import Image
 from ultralytics.nn.tasks import load_checkpoint
 
-from yolo_mask_plugin.adapters import load_yolo
+from yolo_mask_plugin.yolo import load_yolo
 from yolo_mask_plugin.apps.cli import build_parser
 from yolo_mask_plugin.apps.compare import MODEL_LABELS, CompareBudget, prepare_dataset, run_compare
 from yolo_mask_plugin.apps.compare import evaluate

@@ -22,7 +22,7 @@ from yolo_mask_plugin.apps.cli import main as cli_main
 from yolo_mask_plugin.apps.train_net import Trainer
 from yolo_mask_plugin.core.errors import InvalidInputError
 from yolo_mask_plugin.d2 import YOLOBackbone
-from yolo_mask_plugin.d2.checkpoint import export_ultralytics_checkpoint
+from yolo_mask_plugin.interop.checkpoint import export_ultralytics_checkpoint
 from yolo_mask_plugin.d2.config import build_cfg
 
 END2END = "shapes/yolo_mask_single_pass_end2end.yaml"

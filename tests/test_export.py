@@ -20,7 +20,7 @@ from ultralytics.nn.tasks import load_checkpoint
 
 from yolo_mask_plugin.adapters import YOLOMask
 from yolo_mask_plugin.adapters.export import EXPORT_FORMATS, EXPORT_METADATA_KEY
-from yolo_mask_plugin.adapters.polygon_masks import mask_to_yolo_polygon
+from yolo_mask_plugin.data.polygon_masks import mask_to_yolo_polygon
 from yolo_mask_plugin.core.errors import InvalidInputError
 
 from .conftest import TEST_IMAGE_SIZE

@@ -76,7 +76,7 @@ def test_proposal_generator_image_mode_equals_ultralytics_own_pipeline(yolo_size
     from ultralytics.utils.ops import scale_boxes
 
     from tests.conftest import small_cfg
-    from yolo_mask_plugin.adapters import load_yolo
+    from yolo_mask_plugin.yolo import load_yolo
     from yolo_mask_plugin.apps.train_net import Trainer
 
     cfg = small_cfg(
@@ -113,7 +113,7 @@ def test_proposal_generator_features_mode_equals_ultralytics_on_the_same_input(s
     """"features" mode (single pass): Detectron2 resizes (scale 1.25 here) and pads; the YOLO backbone + the detect
     head on its maps + NMS give exactly what the whole Ultralytics model gives on that same input tensor."""
     from tests.conftest import small_cfg
-    from yolo_mask_plugin.adapters import load_yolo
+    from yolo_mask_plugin.yolo import load_yolo
     from yolo_mask_plugin.apps.train_net import Trainer
 
     cfg = small_cfg(

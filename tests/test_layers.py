@@ -1,7 +1,14 @@
-"""One core, two shells that stand alone: imports point down only, and each layer runs without the ones above.
+"""One core, two sibling shells that stand alone: imports point down only, and each layer runs without the ones above.
 
-The run-time checks use fresh interpreters in which the frameworks a layer must not need are blocked
-(`sys.modules[name] = None` makes every import of them fail), so an import anywhere on the way would show.
+    apps, benchmarks        may import every package of the plugin
+    interop                 checkpoints between the shells: may import both shells
+    d2 | adapters           the two shells, siblings: neither imports the other; adapters never imports detectron2
+    yolo (bridge) | data    what both shells need of Ultralytics | datasets, conversion, mask <-> polygon
+    core                    torch and torchvision only
+
+The static check reads every file's imports (`ast`); the run-time checks use fresh interpreters in which what a
+layer must not need is blocked (`sys.modules[name] = None` makes every import of it fail), so an import anywhere
+on the way would show.
 """
 from __future__ import annotations
 
@@ -10,36 +17,78 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import torch
 
 import yolo_mask_plugin
 import yolo_mask_plugin.adapters
+import yolo_mask_plugin.configs
 
 PACKAGE = Path(yolo_mask_plugin.__file__).parent
 ADAPTERS = Path(yolo_mask_plugin.adapters.__file__).parent
+CONFIGS = Path(yolo_mask_plugin.configs.__file__).parent
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 TEST_DATA = Path(__file__).parent / "data"
+ANY = None  # a layer that may import any third-party package
 
-# What each layer may import from the plugin and from third parties (besides the standard library and numpy).
+
+class Layer(NamedTuple):
+    """Where a layer's files are, its dotted package, and what it may import besides the standard library and numpy."""
+
+    folder: Path
+    package: str
+    plugin: set[str]  # the plugin's packages it may import (its own included)
+    third_party: set[str] | None  # top-level third-party packages it may import (ANY: all)
+
+
+def _plugin(*names: str) -> set[str]:
+    return {f"yolo_mask_plugin.{name}" for name in names}
+
+
+EVERY_PACKAGE = _plugin("core", "yolo", "data", "d2", "adapters", "interop", "apps", "configs")
+TORCH = {"torch", "torchvision"}
 LAYERS = {
-    "core": (PACKAGE / "core", {"yolo_mask_plugin.core"}, {"torch", "torchvision"}),
-    "adapters": (
-        ADAPTERS, {"yolo_mask_plugin.core", "yolo_mask_plugin.adapters"}, {"torch", "torchvision", "ultralytics", "cv2"}
+    "core": Layer(PACKAGE / "core", "yolo_mask_plugin.core", _plugin("core"), TORCH),
+    "yolo": Layer(PACKAGE / "yolo", "yolo_mask_plugin.yolo", _plugin("core", "yolo"), TORCH | {"ultralytics"}),
+    "data": Layer(
+        PACKAGE / "data", "yolo_mask_plugin.data", _plugin("core", "data"),
+        {"cv2", "PIL", "pycocotools", "yaml", "ultralytics"},  # ultralytics: its image formats and EXIF sizes
     ),
-    "d2": (
-        PACKAGE / "d2",
-        {"yolo_mask_plugin.core", "yolo_mask_plugin.d2", "yolo_mask_plugin.data", "yolo_mask_plugin.adapters",
-         "yolo_mask_plugin.configs"},
-        {"torch", "torchvision", "ultralytics", "detectron2", "fvcore", "yaml"},  # yaml: yacs config files
+    "d2": Layer(
+        PACKAGE / "d2", "yolo_mask_plugin.d2", _plugin("core", "yolo", "data", "d2", "configs"),
+        TORCH | {"detectron2", "fvcore", "ultralytics", "yaml"},  # yaml: yacs config files
     ),
+    "adapters": Layer(
+        ADAPTERS, "yolo_mask_plugin.adapters", _plugin("core", "yolo", "data", "adapters"),
+        TORCH | {"ultralytics", "cv2"},
+    ),
+    "interop": Layer(
+        PACKAGE / "interop", "yolo_mask_plugin.interop", _plugin("core", "yolo", "d2", "adapters", "interop"),
+        TORCH | {"detectron2", "ultralytics"},
+    ),
+    # LazyConfig files build the Detectron2 shell's models: the same as d2, never the Ultralytics shell.
+    "configs": Layer(
+        CONFIGS, "yolo_mask_plugin.configs", _plugin("core", "yolo", "data", "d2", "configs"),
+        TORCH | {"detectron2", "fvcore"},
+    ),
+    "apps": Layer(PACKAGE / "apps", "yolo_mask_plugin.apps", EVERY_PACKAGE, ANY),
+    "benchmarks": Layer(BENCHMARKS, "benchmarks", EVERY_PACKAGE, ANY),  # scripts, not a package
+    # The package's own __init__: aliases for moved modules (core) and the lazily imported Detectron2 names (d2).
+    "root": Layer(PACKAGE / "__init__.py", "yolo_mask_plugin", _plugin("core", "d2"), set()),
 }
 
 
-def _imports(path: Path) -> set[str]:
+def _files(layer: Layer) -> list[Path]:
+    return [layer.folder] if layer.folder.is_file() else sorted(layer.folder.rglob("*.py"))
+
+
+def _imports(path: Path, layer: Layer) -> set[str]:
     """Absolute module names a file imports (relative imports resolved against its package)."""
     tree = ast.parse(path.read_text())
-    package = ".".join(["yolo_mask_plugin", *path.parent.relative_to(PACKAGE).parts]) if PACKAGE in path.parents else "yolo_mask_plugin.adapters"
+    root = layer.folder.parent if layer.folder.is_file() else layer.folder
+    package = ".".join([layer.package, *path.parent.relative_to(root).parts])
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -50,27 +99,48 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("layer", list(LAYERS))
-def test_imports_point_down_only(layer):
-    folder, own, third_party = LAYERS[layer]
+def _forbidden_imports(layer: Layer) -> dict[str, list[str]]:
+    """The imports, per file, that `layer` may not make."""
     stdlib = set(sys.stdlib_module_names) | {"numpy", "__future__"}
     wrong = {}
-    for path in sorted(folder.rglob("*.py")):
-        for name in _imports(path):
+    for path in _files(layer):
+        for name in sorted(_imports(path, layer)):
             top = name.split(".")[0]
             if top == "yolo_mask_plugin":
-                allowed = any(name == o or name.startswith(o + ".") for o in own)
+                allowed = name == "yolo_mask_plugin" or any(name == o or name.startswith(o + ".") for o in layer.plugin)
             else:
-                allowed = top in stdlib or top in third_party
+                allowed = top in stdlib or layer.third_party is ANY or top in layer.third_party
             if not allowed:
-                wrong.setdefault(str(path.relative_to(folder.parent)), []).append(name)
-    assert not wrong, f"{layer} imports what its layer may not: {wrong}"
+                wrong.setdefault(path.name if path == layer.folder else str(path.relative_to(layer.folder)), []).append(name)
+    return wrong
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_imports_point_down_only(name):
+    wrong = _forbidden_imports(LAYERS[name])
+    assert not wrong, f"{name} imports what its layer may not: {wrong}"
+
+
+def test_neither_shell_imports_the_other():
+    assert "yolo_mask_plugin.adapters" not in LAYERS["d2"].plugin
+    assert "yolo_mask_plugin.d2" not in LAYERS["adapters"].plugin
+    assert "detectron2" not in LAYERS["adapters"].third_party
+    for below in ("core", "yolo", "data"):
+        assert not LAYERS[below].plugin & _plugin("d2", "adapters", "interop", "apps"), below
+
+
+def test_every_package_has_a_layer():
+    """A new package (or one moved) must be given its rule here before it can land."""
+    covered = {layer.folder for layer in LAYERS.values()}
+    packages = {p.parent for p in PACKAGE.glob("*/__init__.py")} | {ADAPTERS, CONFIGS}
+    assert not packages - covered, f"packages without a rule in LAYERS: {sorted(map(str, packages - covered))}"
 
 
 def _run_isolated(code: str, blocked: list[str], cwd: Path) -> str:
     prelude = "import sys\n" + "".join(f"sys.modules[{name!r}] = None\n" for name in blocked)
     check = (
-        "\nloaded = sorted(m for m in sys.modules if m.split('.')[0] in %r and sys.modules[m] is not None)\n"
+        "\nloaded = sorted(m for m in sys.modules if sys.modules[m] is not None\n"
+        "                and any(m == b or m.startswith(b + '.') for b in %r))\n"
         "assert not loaded, loaded\nprint('ISOLATED-OK')\n" % (blocked,)
     )
     result = subprocess.run(
@@ -96,6 +166,27 @@ def test_core_runs_without_detectron2_or_ultralytics(tmp_path):
         assert Letterbox(48, 64, 64).boxes_yolo_input_to_d2(torch.tensor([[0.0, 8.0, 64.0, 56.0]])).tolist() == [[0, 0, 64, 48]]
         """,
         blocked=["detectron2", "ultralytics"], cwd=tmp_path,
+    )
+
+
+def test_bridge_and_data_run_without_detectron2_or_either_shell(tmp_path):
+    _run_isolated(
+        f"""
+        import numpy as np
+        import torch
+        from yolo_mask_plugin.data.polygon_masks import mask_to_yolo_polygon, yolo_polygon_to_mask
+        from yolo_mask_plugin.yolo import DETECTION_LOSS_GAINS, detection_loss, load_yolo, run_layers, split_yolo
+        parts = split_yolo(load_yolo({str(TEST_DATA / "yolo11-tiny.yaml")!r}, num_classes=3))
+        maps = run_layers(parts.layers, parts.save, parts.head_inputs, torch.zeros(1, 3, 64, 64))
+        assert [tuple(m.shape[-2:]) for m in maps] == [(8, 8), (4, 4), (2, 2)], [m.shape for m in maps]
+        assert detection_loss(parts.head, DETECTION_LOSS_GAINS).hyp.box == DETECTION_LOSS_GAINS["box"]
+        mask = np.zeros((20, 24), np.uint8)
+        mask[2:15, 3:18] = 1
+        mask[6:9, 7:12] = 0
+        assert (yolo_polygon_to_mask(mask_to_yolo_polygon(mask), mask.shape) == mask).all()
+        """,
+        blocked=["detectron2", "yolo_mask_plugin.d2", "yolo_mask_plugin.adapters", "yolo_mask_plugin.interop"],
+        cwd=tmp_path,
     )
 
 

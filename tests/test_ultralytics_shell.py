@@ -29,7 +29,7 @@ from yolo_mask_plugin.adapters.args import DEFAULT_MASK_GAIN
 from yolo_mask_plugin.adapters.training import train_ultralytics
 from yolo_mask_plugin.apps import train_net
 from yolo_mask_plugin.apps.cli import build_parser
-from yolo_mask_plugin.d2.checkpoint import convert_ultralytics_checkpoint
+from yolo_mask_plugin.interop.checkpoint import convert_ultralytics_checkpoint
 from yolo_mask_plugin.d2.config import build_cfg
 
 from .conftest import TEST_IMAGE_SIZE, TRAIN_ARGS
@@ -282,7 +282,7 @@ def test_stock_yolo_seg_checkpoint_is_refused_clearly(shapes_root, tmp_path):
 def test_pool_p2_adds_yolos_stride_4_map_and_survives_a_checkpoint(tmp_path):
     from ultralytics.nn.tasks import yaml_model_load
 
-    from yolo_mask_plugin.d2.checkpoint import mask_head_opts
+    from yolo_mask_plugin.interop.checkpoint import mask_head_opts
 
     model = YOLOMaskModel({**yaml_model_load("yolo11n.yaml"), "mask_head": {"pool_p2": True}}, nc=4, verbose=False)
     assert model.mask_head.pooler.strides == [4, 8, 16, 32] and len(model.mask_head.laterals.convs) == 4

@@ -1,9 +1,13 @@
 """yolo-mask-plugin: YOLO boxes + an RoIAlign FCN mask head, for Detectron2 and Ultralytics.
 
-Layers (imports point down only):
+Layers (imports point down only; `tests/test_layers.py` holds the rules):
   * `yolo_mask_plugin.core`: the framework-neutral mask branch (torch and torchvision only);
-  * `yolo_mask_plugin.d2`: the Detectron2 shell; importing it registers the components and the embedded datasets;
-  * `yolo_mask_plugin.adapters`: the Ultralytics shell (`YOLOMask`), which never imports Detectron2;
+  * `yolo_mask_plugin.yolo`: the bridge, what both shells need of Ultralytics (load / split a YOLO, run its layers,
+    its detection loss); `yolo_mask_plugin.data`: datasets, COCO <-> YOLO-seg conversion, mask <-> polygon;
+  * the two sibling shells, neither importing the other: `yolo_mask_plugin.d2` (Detectron2; importing it registers
+    the components and the embedded datasets) and `yolo_mask_plugin.adapters` (Ultralytics, `YOLOMask`; never
+    imports Detectron2);
+  * `yolo_mask_plugin.interop`: checkpoint conversion between the two shells;
   * `yolo_mask_plugin.apps`: the `yolo-mask` command line, demo, comparison.
 Importing this package imports neither Detectron2 nor Ultralytics. The Detectron2 names below
 (`add_yolo_mask_config`, the components) are loaded, and the components registered, on first use.

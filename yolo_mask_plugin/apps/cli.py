@@ -69,7 +69,7 @@ def _train(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> int:
     """Exit status 1 when some images could not be read (skipped, and listed at the end), else 0."""
     from yolo_mask_plugin.apps.predict import predict_images
-    from yolo_mask_plugin.d2.checkpoint import as_detectron2_weights
+    from yolo_mask_plugin.interop.checkpoint import as_detectron2_weights
     from yolo_mask_plugin.d2.datasets import register_coco_dataset
 
     for name, json_file, image_dir in args.register_coco:  # for DATASETS.TEST's class names and ids
@@ -91,7 +91,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> None:
-    from yolo_mask_plugin.d2.checkpoint import convert_ultralytics_checkpoint, converted_metadata, mask_head_opts
+    from yolo_mask_plugin.interop.checkpoint import convert_ultralytics_checkpoint, converted_metadata, mask_head_opts
 
     if args.from_detectron2:
         _export_to_ultralytics(args)
@@ -115,7 +115,7 @@ def _export_to_ultralytics(args: argparse.Namespace) -> None:
     from detectron2.modeling import build_model
 
     from yolo_mask_plugin.core.errors import InputNotFoundError
-    from yolo_mask_plugin.d2.checkpoint import export_ultralytics_checkpoint
+    from yolo_mask_plugin.interop.checkpoint import export_ultralytics_checkpoint
     from yolo_mask_plugin.d2.config import get_config_file
 
     if not Path(args.weights).is_file():
@@ -135,7 +135,7 @@ def _export_to_ultralytics(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     """Detectron2's `tools/deploy/export_model.py --export-method tracing` on a yacs config (`apps/d2_export.py`)."""
     from yolo_mask_plugin.apps.d2_export import export_model
-    from yolo_mask_plugin.d2.checkpoint import as_detectron2_weights
+    from yolo_mask_plugin.interop.checkpoint import as_detectron2_weights
 
     if train_net.is_lazy_config(args.config_file):
         raise InvalidInputError(f"{args.config_file}: export takes a yacs .yaml config, as export_model.py does")

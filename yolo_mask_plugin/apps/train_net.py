@@ -6,7 +6,7 @@ LazyConfig configs through `AMPTrainer` / `SimpleTrainer`, Detectron2's hooks an
 the config's evaluator; both through `DetectionCheckpointer` and `launch`, exactly as for any Detectron2 model.
 The only additions: `add_yolo_mask_config` before a YAML is merged, config files found by name in the plugin's
 `configs/`, an Ultralytics `.pt` given as MODEL.WEIGHTS / train.init_checkpoint converted first
-(`yolo_mask_plugin.d2.checkpoint`), and the mask format switched to "bitmask" when the training data holds RLE
+(`yolo_mask_plugin.interop.checkpoint`), and the mask format switched to "bitmask" when the training data holds RLE
 masks (Detectron2's default "polygon" would fail on them inside its data loader).
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
 from yolo_mask_plugin.core.errors import ConfigKeyError, InvalidInputError
-from yolo_mask_plugin.d2.checkpoint import as_detectron2_weights, check_mask_head_config
+from yolo_mask_plugin.interop.checkpoint import as_detectron2_weights, check_mask_head_config
 from yolo_mask_plugin.d2.config import build_cfg, get_config_file
 from yolo_mask_plugin.d2.datasets import mask_format_of, register_coco_dataset
 from yolo_mask_plugin.d2.solver import build_optimizer

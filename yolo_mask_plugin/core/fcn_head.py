@@ -79,7 +79,14 @@ class FCNMaskHead(nn.Module):
         nn.init.constant_(self.predictor.bias, 0)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        """(N, C, K, K) pooled features -> (N, num_classes, R, R) mask logits."""
+        """Predict mask logits from pooled box features.
+
+        Args:
+            pooled: (N, C, K, K) pooled features.
+
+        Returns:
+            (N, num_classes, R, R) mask logits, R = `output_resolution`.
+        """
         x = pooled
         for conv, norm in zip(self.convs, self.norms):
             x = torch.relu(norm(conv(x)))
@@ -92,6 +99,11 @@ class LevelLaterals(nn.Module):
     """1x1 convs that bring feature levels of different widths to one width, so one RoIAlign pooler serves all."""
 
     def __init__(self, in_channels: list[int], out_channels: int):
+        """
+        Args:
+            in_channels: width of each level, finest first.
+            out_channels: the one width every level is brought to.
+        """
         super().__init__()
         self.convs = nn.ModuleList(nn.Conv2d(c, out_channels, 1) for c in in_channels)
         for conv in self.convs:  # Caffe2's "XavierFill", as Detectron2's FPN laterals
@@ -99,4 +111,12 @@ class LevelLaterals(nn.Module):
             nn.init.zeros_(conv.bias)
 
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Bring each level to `out_channels`.
+
+        Args:
+            features: one (B, C_l, H_l, W_l) map per level, in the order of `in_channels`.
+
+        Returns:
+            The maps as (B, out_channels, H_l, W_l), same order.
+        """
         return [conv(x) for conv, x in zip(self.convs, features)]

@@ -27,17 +27,26 @@ class Letterbox:
 
     @property
     def resized_hw(self) -> tuple[int, int]:
+        """(h, w) of the image once resized to fit the square, before padding."""
         gain = min(self.size / self.height, self.size / self.width)
         return max(round(self.height * gain), 1), max(round(self.width * gain), 1)
 
     @property
     def pad_top_left(self) -> tuple[int, int]:
+        """(top, left) padding before the resized image inside the square."""
         new_h, new_w = self.resized_hw
         # Same rounding as Ultralytics' LetterBox(center=True) and scale_boxes.
         return round((self.size - new_h) / 2 - 0.1), round((self.size - new_w) / 2 - 0.1)
 
     def apply_image(self, image: torch.Tensor) -> torch.Tensor:
-        """(3, h, w) float image in [0, 1] -> (3, size, size) letterboxed image."""
+        """Letterbox an image as Ultralytics' `LetterBox(auto=False)` does.
+
+        Args:
+            image: (3, h, w) float image in [0, 1].
+
+        Returns:
+            (3, size, size) letterboxed image, padded with 114 / 255.
+        """
         new_h, new_w = self.resized_hw
         top, left = self.pad_top_left
         resized = F.interpolate(image[None], size=(new_h, new_w), mode="bilinear", align_corners=False)[0]
@@ -46,7 +55,14 @@ class Letterbox:
         return out
 
     def boxes_d2_to_yolo_input(self, boxes_d2: torch.Tensor) -> torch.Tensor:
-        """XYXY boxes in the d2 frame -> the letterboxed frame."""
+        """Map boxes from the d2 frame to the letterboxed frame.
+
+        Args:
+            boxes_d2: (N, 4) xyxy boxes in the d2 frame.
+
+        Returns:
+            (N, 4) xyxy boxes in the yolo_input frame.
+        """
         new_h, new_w = self.resized_hw
         top, left = self.pad_top_left
         scale = boxes_d2.new_tensor([new_w / self.width, new_h / self.height] * 2)
@@ -54,7 +70,18 @@ class Letterbox:
         return boxes_d2 * scale + shift
 
     def boxes_yolo_input_to_d2(self, boxes_yolo_input: torch.Tensor) -> torch.Tensor:
-        """XYXY boxes in the letterboxed frame -> the d2 frame, clipped to the image (as Ultralytics' scale_boxes)."""
+        """Map boxes from the letterboxed frame to the d2 frame, clipped to the image, as Ultralytics' `scale_boxes`.
+
+        Args:
+            boxes_yolo_input: (N, 4) xyxy boxes in the yolo_input frame.
+
+        Returns:
+            (N, 4) xyxy boxes in the d2 frame.
+
+        Examples:
+            >>> Letterbox(48, 64, 64).boxes_yolo_input_to_d2(torch.tensor([[0.0, 8.0, 64.0, 56.0]]))
+            tensor([[ 0.,  0., 64., 48.]])
+        """
         new_h, new_w = self.resized_hw
         top, left = self.pad_top_left
         boxes = boxes_yolo_input.clone()

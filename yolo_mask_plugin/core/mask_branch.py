@@ -68,19 +68,44 @@ class RoIMaskBranch(nn.Module):
         )
 
     def forward(self, features: list[torch.Tensor], boxes: list[torch.Tensor]) -> torch.Tensor:
-        """Feature maps (finest first) and per-image xyxy boxes in input pixels -> (sum N_i, C, R, R) logits."""
+        """Predict mask logits for boxes.
+
+        Args:
+            features: the (B, C_l, H_l, W_l) maps pooled, finest first.
+            boxes: per image, (N_i, 4) xyxy boxes in input pixels.
+
+        Returns:
+            (sum N_i, C, R, R) mask logits, in the order of the boxes (C = 1 when class-agnostic).
+        """
         return self.fcn(self.pooler(self.laterals(features), boxes))
 
     def mask_probs(
         self, features: list[torch.Tensor], boxes: list[torch.Tensor], classes: list[torch.Tensor]
     ) -> list[torch.Tensor]:
-        """Per image, (N_i, R, R) mask probabilities of each box (its class's map when not class-agnostic)."""
+        """Mask probabilities of boxes, each from its class's map (the only one when class-agnostic).
+
+        Args:
+            features: the (B, C_l, H_l, W_l) maps pooled, finest first.
+            boxes: per image, (N_i, 4) xyxy boxes in input pixels.
+            classes: per image, the (N_i,) class of each box.
+
+        Returns:
+            Per image, (N_i, R, R) mask probabilities.
+        """
         probs = select_class(self(features, boxes), torch.cat(classes)).sigmoid()
         return list(probs.split([b.shape[0] for b in boxes]))  # .shape: traced as a size, not a constant
 
 
 def select_class(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-    """(N, C, R, R) logits -> (N, R, R): the only map when C == 1, else each row's class map."""
+    """Each row's mask map: the only one when C == 1, else its class's.
+
+    Args:
+        logits: (N, C, R, R) mask logits.
+        classes: (N,) class of each row.
+
+    Returns:
+        (N, R, R) logits.
+    """
     if logits.shape[1] == 1:
         return logits[:, 0]
     return logits[torch.arange(len(logits), device=logits.device), classes.long()]

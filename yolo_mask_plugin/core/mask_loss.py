@@ -17,8 +17,17 @@ from yolo_mask_plugin.core.mask_branch import select_class
 def crop_mask_targets(
     gt_masks: torch.Tensor, gt_index: torch.Tensor, boxes: torch.Tensor, resolution: int
 ) -> torch.Tensor:
-    """(M, H, W) instance masks, each box's mask index (N,) and its xyxy box (N, 4) in mask pixels ->
-    (N, R, R) binary float targets."""
+    """Mask targets for boxes: each box's instance mask, RoIAligned to R x R and thresholded at 0.5.
+
+    Args:
+        gt_masks: (M, H, W) instance masks.
+        gt_index: (N,) for each box, the index of its instance mask.
+        boxes: (N, 4) xyxy boxes in mask pixels.
+        resolution: R.
+
+    Returns:
+        (N, R, R) binary targets, in `boxes`' dtype.
+    """
     rois = torch.cat([gt_index.to(boxes.dtype)[:, None], boxes], dim=1)
     cropped = roi_align(gt_masks[:, None].to(boxes.dtype), rois, resolution, 1.0, 0, aligned=True)
     return (cropped[:, 0] >= 0.5).to(boxes.dtype)
@@ -27,10 +36,22 @@ def crop_mask_targets(
 def crop_mask_targets_from_crops(
     crops: list[torch.Tensor], origins: torch.Tensor, gt_index: torch.Tensor, boxes: torch.Tensor, resolution: int
 ) -> torch.Tensor:
-    """`crop_mask_targets` of the full masks, from crops of them: mask m is zero outside `crops[m]`, an (h, w) array
-    whose top-left pixel is `origins[m]` (x, y), except where the crop reaches the image border. Each crop needs a
-    zero column / row on every side that is not the image border (RoIAlign repeats a map's edge pixels for
-    samples within one pixel outside it, as it repeats the image's edge on the full mask)."""
+    """`crop_mask_targets` of the full masks, computed from crops of them.
+
+    Mask m is zero outside `crops[m]`, except where the crop reaches the image border. Each crop needs a zero
+    column / row on every side that is not the image border (RoIAlign repeats a map's edge pixels for samples
+    within one pixel outside it, as it repeats the image's edge on the full mask).
+
+    Args:
+        crops: per instance, its (h, w) mask crop.
+        origins: (M, 2) each crop's top-left pixel (x, y) in the image.
+        gt_index: (N,) for each box, the index of its instance mask.
+        boxes: (N, 4) xyxy boxes in image pixels.
+        resolution: R.
+
+    Returns:
+        (N, R, R) binary targets, equal to `crop_mask_targets` of the full masks.
+    """
     targets = boxes.new_zeros(len(boxes), resolution, resolution)
     for m in gt_index.unique().tolist():
         rows = torch.nonzero(gt_index == m).squeeze(1)
@@ -45,7 +66,16 @@ def crop_mask_targets_from_crops(
 
 
 def mask_bce_loss(logits: torch.Tensor, targets: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-    """Mean per-pixel BCE of (N, C, R, R) logits (the class's map, or the only one) against (N, R, R) targets."""
+    """Mean per-pixel sigmoid BCE of each box's mask logits against its target.
+
+    Args:
+        logits: (N, C, R, R) mask logits (C = 1 for a class-agnostic head).
+        targets: (N, R, R) binary targets.
+        classes: (N,) each box's class, which picks its map from the C.
+
+    Returns:
+        The scalar loss (0, still on the graph, for N = 0).
+    """
     if len(logits) == 0:
         return logits.sum() * 0  # keeps the graph (and DDP) whole on a batch without instances
     return F.binary_cross_entropy_with_logits(select_class(logits, classes), targets, reduction="mean")

@@ -14,7 +14,17 @@ import torch.nn.functional as F
 def paste_masks(
     probs: torch.Tensor, boxes: torch.Tensor, image_hw: tuple[int, int], threshold: float = 0.5
 ) -> torch.Tensor:
-    """(N, R, R) probabilities of (N, 4) xyxy boxes in an (H, W) frame -> (N, H, W) bool masks."""
+    """Paste box-relative mask probabilities into an image frame, as Detectron2's `paste_masks_in_image`.
+
+    Args:
+        probs: (N, R, R) mask probabilities, one square map per box.
+        boxes: (N, 4) xyxy boxes in the frame's pixels.
+        image_hw: (H, W) of the frame.
+        threshold: probability at and above which a pixel is in the mask.
+
+    Returns:
+        (N, H, W) bool masks.
+    """
     height, width = int(image_hw[0]), int(image_hw[1])
     if probs.ndim != 3 or probs.shape[-1] != probs.shape[-2] or boxes.shape != (len(probs), 4):
         raise ValueError(

@@ -16,7 +16,14 @@ from torchvision.ops.poolers import LevelMapper
 
 
 def boxes_to_rois(boxes: list[torch.Tensor]) -> torch.Tensor:
-    """Per-image (N_i, 4) xyxy boxes -> (sum N_i, 5) rows of (image index, x1, y1, x2, y2)."""
+    """Per-image boxes as the (image index, box) rows RoIAlign takes.
+
+    Args:
+        boxes: per image, (N_i, 4) xyxy boxes.
+
+    Returns:
+        (sum N_i, 5) rows of (image index, x1, y1, x2, y2).
+    """
     index = [torch.full_like(b[:, :1], i) for i, b in enumerate(boxes)]
     return torch.cat([torch.cat(index), torch.cat(boxes)], dim=1)
 
@@ -41,12 +48,18 @@ class MultiLevelRoIAlign(nn.Module):
         self.level_of = LevelMapper(int(levels[0]), int(levels[-1]))
 
     def forward(self, features: list[torch.Tensor], boxes: list[torch.Tensor]) -> torch.Tensor:
-        """Features (one (B, C, H_l, W_l) map per stride) and per-image xyxy boxes in input pixels ->
-        (sum N_i, C, K, K) pooled grids, in the order of the boxes.
+        """Pool a K x K grid per box from the level the FPN rule picks for its size.
 
         Written without Python branches on the number of boxes (sizes come from `.shape`, every level is pooled
         even when it has no box), so `torch.jit.trace` and the ONNX / OpenVINO exports of the end-to-end graph
         keep the box count dynamic; eager results are unchanged.
+
+        Args:
+            features: one (B, C, H_l, W_l) map per stride, finest first.
+            boxes: per image, (N_i, 4) xyxy boxes in input pixels.
+
+        Returns:
+            (sum N_i, C, K, K) pooled grids, in the order of the boxes.
         """
         if len(features) != len(self.strides):
             raise ValueError(f"{len(features)} feature maps given, pooler built for strides {self.strides}")

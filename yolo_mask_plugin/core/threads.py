@@ -17,16 +17,26 @@ import torch
 
 
 def fix_omp_threads_before_ultralytics() -> None:
-    """Unless the user set OMP_NUM_THREADS, set it to torch's own default thread count (and start torch's pool with
-    it), so that a later `import ultralytics` leaves it alone. A user who imports Ultralytics before the plugin keeps
-    its one thread: set OMP_NUM_THREADS yourself then."""
+    """Set OMP_NUM_THREADS to torch's own default thread count, unless the user set it.
+
+    This also starts torch's pool with that count, so that a later `import ultralytics` leaves it alone. A user who
+    imports Ultralytics before the plugin keeps its one thread: set OMP_NUM_THREADS yourself then.
+    """
     if not os.environ.get("OMP_NUM_THREADS"):
         os.environ["OMP_NUM_THREADS"] = str(torch.get_num_threads())
 
 
 @contextmanager
 def kept_torch_threads() -> Iterator[int]:
-    """Run the block, then put torch's thread count back to what it was; yields that count."""
+    """Run the block, then put torch's thread count back to what it was.
+
+    Returns:
+        (yields) torch's thread count before the block.
+
+    Examples:
+        >>> with kept_torch_threads():
+        ...     YOLOMask("best.pt").val(data="data.yaml", device="cpu")  # Ultralytics changes the count here
+    """
     threads = torch.get_num_threads()
     try:
         yield threads

@@ -11,7 +11,6 @@ from detectron2.config import CfgNode
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 
-from yolo_mask_plugin.adapters.yolo_model import run_layers
 from yolo_mask_plugin.d2.config import require_yolo_mask_config
 from yolo_mask_plugin.d2.registration import register_once
 from yolo_mask_plugin.d2.yolo_source import (
@@ -22,6 +21,7 @@ from yolo_mask_plugin.d2.yolo_source import (
     yolo_parts,
     yolo_source_args,
 )
+from yolo_mask_plugin.yolo import run_layers
 
 
 class YOLOBackbone(Backbone):
@@ -67,6 +67,7 @@ class YOLOBackbone(Backbone):
 
     @property
     def size_divisibility(self) -> int:
+        """The coarsest output stride: GeneralizedRCNN pads each batch to a multiple of it."""
         return max(self._out_feature_strides.values())
 
     def train(self, mode: bool = True) -> "YOLOBackbone":
@@ -74,11 +75,20 @@ class YOLOBackbone(Backbone):
         return super().train(mode and not self.frozen)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run YOLO's body + neck once.
+
+        Args:
+            x: (B, 3, H, W) images normalised by GeneralizedRCNN (PIXEL_MEAN / PIXEL_STD, INPUT.FORMAT).
+
+        Returns:
+            The maps by name ("p2"-"p5"), each (B, C, H / stride, W / stride).
+        """
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             maps = run_layers(self.layers, self._save, self._out_layers, self.to_yolo_pixels(x))
         return dict(zip(self._out_features, maps))
 
     def output_shape(self) -> dict[str, ShapeSpec]:
+        """Channels and stride of each output map, by name."""
         return {
             f: ShapeSpec(channels=self._out_feature_channels[f], stride=self._out_feature_strides[f])
             for f in self._out_features
@@ -87,7 +97,15 @@ class YOLOBackbone(Backbone):
 
 @register_once(BACKBONE_REGISTRY)
 def build_yolo_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> YOLOBackbone:
-    """YOLO from MODEL.YOLO.WEIGHTS, cut before its detect head; frozen or trained by MODEL.YOLO.FREEZE."""
+    """Build YOLO from MODEL.YOLO.WEIGHTS, cut before its detect head; frozen or trained by MODEL.YOLO.FREEZE.
+
+    Args:
+        cfg: a config with the plugin's keys (`add_yolo_mask_config`).
+        input_shape: the input's shape; 3 channels.
+
+    Returns:
+        The backbone (registered as BACKBONE_REGISTRY "build_yolo_backbone").
+    """
     require_yolo_mask_config(cfg, "build_yolo_backbone")
     if input_shape.channels != 3:
         raise ValueError(f"build_yolo_backbone needs 3-channel input, got {input_shape.channels} (INPUT.FORMAT)")

@@ -16,6 +16,17 @@ def build_class_map(
     Without `explicit` pairs, every dataset class must be a YOLO class name (YOLO classes beyond the
     dataset's are dropped: a COCO-trained YOLO on a dataset of a few COCO classes). With `explicit`
     `[yolo_name, dataset_name]` pairs, exactly those classes are kept.
+
+    Args:
+        yolo_names: YOLO's class names, by index.
+        thing_classes: the dataset's class names.
+        explicit: [yolo_name, dataset_name] pairs (MODEL.YOLO.CLASS_MAPPING).
+
+    Returns:
+        The (num_yolo_classes,) int64 map.
+
+    Raises:
+        ValueError: a dataset class is no YOLO class, a pair names an unknown class, or is not a pair.
     """
     names = dict(yolo_names) if isinstance(yolo_names, Mapping) else dict(enumerate(yolo_names))
     num_yolo = max(names) + 1 if names else 0

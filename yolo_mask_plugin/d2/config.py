@@ -7,13 +7,19 @@ from pathlib import Path
 import yaml
 from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
-from ultralytics.utils import DEFAULT_CFG_DICT
-
 from yolo_mask_plugin.core.errors import ConfigKeyError, InputNotFoundError, InvalidInputError
+from yolo_mask_plugin.yolo import DETECTION_LOSS_GAINS
 
 
 def add_yolo_mask_config(cfg: CN) -> CN:
-    """Add the plugin's keys, with defaults, to a Detectron2 config (call before `merge_from_file`)."""
+    """Add the plugin's keys, with defaults, to a Detectron2 config (call before `merge_from_file`).
+
+    Args:
+        cfg: a Detectron2 config, e.g. `get_cfg()`.
+
+    Returns:
+        `cfg`, with `MODEL.YOLO` and the plugin's other keys.
+    """
     cfg.MODEL.YOLO = CN()
     # An Ultralytics checkpoint (`best.pt`, `yolo11n.pt`) or a model yaml (`yolo11n.yaml`, built untrained
     # with ROI_HEADS.NUM_CLASSES classes named after the training dataset's thing_classes).
@@ -33,15 +39,15 @@ def add_yolo_mask_config(cfg: CN) -> CN:
     #          only the mask branch trains. Refused for a model yaml: that YOLO was never trained;
     #   None:  True for an Ultralytics checkpoint (.pt), False for a model yaml (untrained: it must learn here).
     # A YOLO-mask checkpoint's mask head reaches the model through MODEL.WEIGHTS, converted by
-    # `yolo-mask convert` (yolo_mask_plugin.d2.checkpoint).
+    # `yolo-mask convert` (yolo_mask_plugin.interop.checkpoint).
     cfg.MODEL.YOLO.FREEZE = None
     # YOLO's detection loss when it trains here (FREEZE False): Ultralytics' v8DetectionLoss with Ultralytics'
     # default gains. Each loss is multiplied by the number of images in the batch (SOLVER.IMS_PER_BATCH, all GPUs),
     # as Ultralytics does, so every image adds to the gradient what it adds in Ultralytics' trainer.
     cfg.MODEL.YOLO.LOSS = CN()
-    cfg.MODEL.YOLO.LOSS.BOX = float(DEFAULT_CFG_DICT["box"])  # CIoU box loss
-    cfg.MODEL.YOLO.LOSS.CLS = float(DEFAULT_CFG_DICT["cls"])  # classification BCE
-    cfg.MODEL.YOLO.LOSS.DFL = float(DEFAULT_CFG_DICT["dfl"])  # distribution focal loss
+    cfg.MODEL.YOLO.LOSS.BOX = DETECTION_LOSS_GAINS["box"]  # CIoU box loss
+    cfg.MODEL.YOLO.LOSS.CLS = DETECTION_LOSS_GAINS["cls"]  # classification BCE
+    cfg.MODEL.YOLO.LOSS.DFL = DETECTION_LOSS_GAINS["dfl"]  # distribution focal loss
     # The mask loss (the ROI heads' `loss_mask`, BCE averaged over the batch's RoIs). None: Detectron2's, weight 1.
     # A gain g: g x that x the images in the batch, as Ultralytics' YOLO-mask loss scales it (its `mask=` gain,
     # 2.5 by default), so it weighs against YOLO's losses as it does there.
@@ -72,7 +78,15 @@ def add_yolo_mask_config(cfg: CN) -> CN:
 
 
 def require_yolo_mask_config(cfg: CN, component: str) -> None:
-    """Fail with a useful message when a config names a plugin component but lacks the plugin's keys."""
+    """Fail with a useful message when a config names a plugin component but lacks the plugin's keys.
+
+    Args:
+        cfg: the config a component is built from.
+        component: the component's registered name, for the message.
+
+    Raises:
+        KeyError: `cfg` has no `MODEL.YOLO`.
+    """
     if "YOLO" not in cfg.MODEL:
         raise KeyError(
             f"{component} needs the config keys MODEL.YOLO.*: call "
@@ -88,10 +102,19 @@ def config_dir() -> Path:
 
 
 def get_config_file(config_file: str) -> str:
-    """A path as given if it exists, else the file of that name in the plugin's `configs/`.
+    """Find a config file: the path as given if it exists, else the file of that name in the plugin's `configs/`.
 
     So `--config-file shapes/yolo_mask_single_pass.yaml` works from any directory, as
     `detectron2.model_zoo.get_config_file` does for Detectron2's own configs.
+
+    Args:
+        config_file: a path, or a name relative to `configs/`.
+
+    Returns:
+        The path of the file.
+
+    Raises:
+        InputNotFoundError: neither exists.
     """
     if os.path.isfile(config_file):
         return config_file
@@ -109,9 +132,21 @@ def _reason(error: Exception) -> str:
 
 
 def build_cfg(config_file: str, opts: list[str] | None = None) -> CN:
-    """A yacs config: get_cfg() -> add_yolo_mask_config -> merge_from_file -> merge_from_list, the order that works.
+    """Build a yacs config: get_cfg() -> add_yolo_mask_config -> merge_from_file -> merge_from_list.
 
-    A config file or override yacs cannot take raises an InputError naming the file or the override.
+    That is the order that works. A config file or override yacs cannot take raises an InputError naming the
+    file or the override.
+
+    Args:
+        config_file: a yacs yaml, as `get_config_file` finds it.
+        opts: overrides, as on Detectron2's command line (["KEY", "value", ...]).
+
+    Returns:
+        The config.
+
+    Examples:
+        >>> cfg = build_cfg("shapes/yolo_mask_single_pass.yaml", ["MODEL.DEVICE", "cpu"])
+        >>> model = detectron2.modeling.build_model(cfg)
     """
     cfg = get_cfg()
     add_yolo_mask_config(cfg)

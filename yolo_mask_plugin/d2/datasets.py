@@ -37,6 +37,9 @@ def register_shapes_dataset(root: str | os.PathLike | None = None) -> None:
 
     Safe to call repeatedly: the same root is a no-op, another root replaces the earlier registration
     instead of tripping D2's "already registered" assertion.
+
+    Args:
+        root: the shapes dataset's folder, as `generate_shapes_dataset` (or `yolo-mask data`) writes it.
     """
     root = Path(root if root is not None else default_shapes_root()).expanduser().absolute()
     for name, split in ((SHAPES_TRAIN, "train"), (SHAPES_VAL, "val")):
@@ -53,8 +56,15 @@ def register_shapes_dataset(root: str | os.PathLike | None = None) -> None:
 
 
 def mask_format_of(dataset_names: list[str] | tuple[str, ...]) -> str:
-    """Detectron2's INPUT.MASK_FORMAT the datasets need: "bitmask" when any annotation stores its mask as RLE
-    (which Detectron2's default "polygon" refuses deep in its data loader), else "polygon"."""
+    """The INPUT.MASK_FORMAT registered datasets need.
+
+    Args:
+        dataset_names: names in Detectron2's DatasetCatalog.
+
+    Returns:
+        "bitmask" when any annotation stores its mask as RLE (which Detectron2's default "polygon" refuses deep
+        in its data loader), else "polygon".
+    """
     for name in dataset_names:
         for record in DatasetCatalog.get(name):
             if any(isinstance(a.get("segmentation"), dict) for a in record.get("annotations", [])):
@@ -63,8 +73,18 @@ def mask_format_of(dataset_names: list[str] | tuple[str, ...]) -> str:
 
 
 def register_coco_dataset(name: str, json_file: str | os.PathLike, image_dir: str | os.PathLike) -> None:
-    """Detectron2's `register_coco_instances`, replacing an earlier registration of `name` (no "already
-    registered"). Missing files are an input error here, not a failure inside a data loader later."""
+    """Register a COCO instances dataset as Detectron2's `register_coco_instances`, replacing one of that name.
+
+    Missing files are an input error here, not a failure inside a data loader later.
+
+    Args:
+        name: the dataset's name in DatasetCatalog / MetadataCatalog.
+        json_file: the COCO instances json.
+        image_dir: the folder of its images.
+
+    Raises:
+        InputNotFoundError: `json_file` or `image_dir` does not exist.
+    """
     for path, what in ((json_file, "COCO json"), (image_dir, "image folder")):
         if not Path(path).exists():
             raise InputNotFoundError(f"{what} {str(path)!r} of dataset {name!r} does not exist")

@@ -18,6 +18,15 @@ def detections_to_instances(
     Detectron2's PROPOSAL_APPEND_GT and proposal sorting work), plus `pred_classes` (dataset indices) and
     `scores` when `with_classes`. Detectron2's ROI heads concatenate ground truth to training proposals and
     need exactly the first two fields there, hence `with_classes=False` in training.
+
+    Args:
+        detections: (N, 6) rows of xyxy box, score, YOLO class, in the image's frame.
+        image_size: (h, w) of the image.
+        class_map: YOLO class -> dataset class, -1 for dropped classes (`build_class_map`).
+        with_classes: also set `pred_classes` and `scores`.
+
+    Returns:
+        The proposals' `Instances`.
     """
     if detections.ndim != 2 or detections.shape[1] < 6:
         raise ValueError(f"YOLO detections must be (N, 6+) rows of x1 y1 x2 y2 score class, got {tuple(detections.shape)}")

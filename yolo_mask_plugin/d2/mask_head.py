@@ -64,6 +64,7 @@ class YOLOMaskFCNHead(BaseMaskRCNNHead):
 
     @classmethod
     def from_config(cls, cfg: CfgNode, input_shape: ShapeSpec) -> dict:
+        """The constructor's arguments from a yacs config (ROI_MASK_HEAD, MODEL.YOLO.MASK_HEAD, MODEL.YOLO.LOSS)."""
         require_yolo_mask_config(cfg, "YOLOMaskFCNHead")
         ret = super().from_config(cfg, input_shape)
         head = cfg.MODEL.ROI_MASK_HEAD
@@ -79,7 +80,15 @@ class YOLOMaskFCNHead(BaseMaskRCNNHead):
         return ret
 
     def forward(self, x: torch.Tensor, instances: list[Instances]):
-        """`BaseMaskRCNNHead.forward`; with `loss_gain_per_image`, its loss scaled by it and the batch's images."""
+        """`BaseMaskRCNNHead.forward`; with `loss_gain_per_image`, its loss scaled by it and the batch's images.
+
+        Args:
+            x: (N, C, K, K) pooled features of the instances' boxes.
+            instances: per image, the proposals (training) or detections (inference) pooled.
+
+        Returns:
+            Training: {"loss_mask": loss}. Inference: `instances`, with `pred_masks` set.
+        """
         out = super().forward(x, instances)
         if self.training and self.loss_gain_per_image is not None:  # `instances`: one per image of the batch
             images = len(instances) * comm.get_world_size()
@@ -87,4 +96,5 @@ class YOLOMaskFCNHead(BaseMaskRCNNHead):
         return out
 
     def layers(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, K, K) pooled features -> (N, num_classes, R, R) mask logits (the core `FCNMaskHead`)."""
         return self.fcn(x)

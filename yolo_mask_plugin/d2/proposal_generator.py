@@ -23,7 +23,6 @@ from torch import nn
 from ultralytics.utils.nms import non_max_suppression
 from ultralytics.utils.ops import xyxy2xywh
 
-from yolo_mask_plugin.adapters.yolo_model import DETECTION_LOSS_GAINS, detection_loss, run_layers
 from yolo_mask_plugin.core.errors import InvalidInputError
 from yolo_mask_plugin.core.frames import Letterbox
 from yolo_mask_plugin.d2.class_map import build_class_map
@@ -38,6 +37,7 @@ from yolo_mask_plugin.d2.yolo_source import (
     yolo_parts,
     yolo_source_args,
 )
+from yolo_mask_plugin.yolo import DETECTION_LOSS_GAINS, detection_loss, run_layers
 
 INPUT_MODES = ("image", "features")
 
@@ -138,6 +138,7 @@ class YOLOProposalGenerator(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> dict:
+        """The constructor's arguments from a yacs config (MODEL.YOLO, the backbone's shapes in "features" mode)."""
         require_yolo_mask_config(cfg, "YOLOProposalGenerator")
         y = cfg.MODEL.YOLO
         if y.INPUT == "features":

@@ -55,6 +55,7 @@ class YOLOMaskROIHeads(ROIHeads):
 
     @classmethod
     def from_config(cls, cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> dict:
+        """The constructor's arguments from a yacs config (ROI_HEADS, ROI_MASK_HEAD, MODEL.YOLO.MASK_HEAD)."""
         require_yolo_mask_config(cfg, "YOLOMaskROIHeads")
         ret = super().from_config(cfg)
         in_features = list(cfg.MODEL.ROI_HEADS.IN_FEATURES)
@@ -91,6 +92,18 @@ class YOLOMaskROIHeads(ROIHeads):
         proposals: list[Instances],
         targets: list[Instances] | None = None,
     ) -> tuple[list[Instances], dict[str, torch.Tensor]]:
+        """Train the mask head on matched boxes, or add masks to YOLO's detections.
+
+        Args:
+            images: unused (Detectron2's ROIHeads interface).
+            features: the backbone's maps by name.
+            proposals: per image, YOLO's boxes (`YOLOProposalGenerator`).
+            targets: per image, the ground truth; required in training.
+
+        Returns:
+            Training: the sampled proposals and {"loss_mask": loss}. Inference: per image, the detections
+            (`pred_boxes`, `scores`, `pred_classes`, `pred_masks`) and {}.
+        """
         del images
         if self.training:
             if targets is None:
@@ -109,8 +122,17 @@ class YOLOMaskROIHeads(ROIHeads):
     def forward_with_given_boxes(
         self, features: dict[str, torch.Tensor], instances: list[Instances]
     ) -> list[Instances]:
-        """Masks for given `pred_boxes`/`pred_classes` (as StandardROIHeads; `GeneralizedRCNN.inference`'s
-        `detected_instances` path), e.g. to measure the mask head on ground-truth boxes."""
+        """Masks for given boxes and classes, as StandardROIHeads (`GeneralizedRCNN.inference`'s `detected_instances`).
+
+        E.g. to measure the mask head on ground-truth boxes.
+
+        Args:
+            features: the backbone's maps by name.
+            instances: per image, `pred_boxes` and `pred_classes`.
+
+        Returns:
+            `instances`, with `pred_masks` set.
+        """
         if self.training:
             raise RuntimeError("forward_with_given_boxes is for inference; call model.eval() first")
         return self._forward_mask(features, instances)

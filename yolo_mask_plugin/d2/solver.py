@@ -17,8 +17,18 @@ OPTIMIZERS = ("SGD", "ADAMW")
 
 
 def build_optimizer(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """SOLVER.OPTIMIZER "SGD" (Detectron2's `build_optimizer`) or "ADAMW": AdamW at SOLVER.BASE_LR with betas
-    (SOLVER.MOMENTUM, 0.999) and decoupled SOLVER.WEIGHT_DECAY, as Ultralytics builds it (its `momentum` is beta1)."""
+    """Build the optimizer SOLVER.OPTIMIZER names: "SGD" (Detectron2's `build_optimizer`) or "ADAMW".
+
+    AdamW runs at SOLVER.BASE_LR with betas (SOLVER.MOMENTUM, 0.999) and decoupled SOLVER.WEIGHT_DECAY, as
+    Ultralytics builds it (its `momentum` is beta1).
+
+    Args:
+        cfg: the config.
+        model: the model whose parameters it optimises.
+
+    Returns:
+        The optimizer.
+    """
     name = cfg.SOLVER.OPTIMIZER
     if name == "SGD":
         return build_sgd(cfg, model)

@@ -18,12 +18,19 @@ from detectron2.utils.logger import log_first_n
 from torch import nn
 from ultralytics.nn.tasks import DetectionModel
 
-from yolo_mask_plugin.adapters.yolo_model import YOLOParts, load_yolo, split_yolo
 from yolo_mask_plugin.core.errors import InvalidInputError
+from yolo_mask_plugin.yolo import YOLOParts, load_yolo, split_yolo
 
 
 def dataset_thing_classes(cfg: CfgNode) -> list[str] | None:
-    """thing_classes of the first training (else test) dataset, as Detectron2's own evaluators look them up."""
+    """The class names of the first training (else test) dataset, as Detectron2's own evaluators look them up.
+
+    Args:
+        cfg: the config naming DATASETS.TRAIN / DATASETS.TEST.
+
+    Returns:
+        Its `thing_classes`, or None when no dataset has them.
+    """
     for name in [*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST]:
         classes = MetadataCatalog.get(name).get("thing_classes")
         if classes:
@@ -38,8 +45,18 @@ def _loaded(weights: str, file_stamp: tuple | None, num_classes: int | None, cla
 
 
 def yolo_parts(weights: str, num_classes: int | None = None, class_names: list[str] | None = None) -> YOLOParts:
-    """A private copy of the YOLO in `weights` (`.pt`, or a `.yaml` built with `num_classes` named `class_names`),
-    split at its detect head. Components of one build asking for the same YOLO get copies of one load."""
+    """A private copy of the YOLO in `weights`, split at its detect head.
+
+    Components of one build asking for the same YOLO get copies of one load.
+
+    Args:
+        weights: an Ultralytics `.pt`, or a model `.yaml` (see `load_yolo`).
+        num_classes: classes of a model built from a `.yaml`.
+        class_names: names of those classes.
+
+    Returns:
+        The YOLO's parts (`split_yolo`), owned by the caller.
+    """
     path = Path(weights)
     stamp = (path.stat().st_mtime_ns, path.stat().st_size) if path.is_file() else None
     model = _loaded(weights, stamp, num_classes, tuple(class_names) if class_names else None)
@@ -47,9 +64,21 @@ def yolo_parts(weights: str, num_classes: int | None = None, class_names: list[s
 
 
 def yolo_is_frozen(weights: str, frozen: bool | None) -> bool:
-    """Whether the YOLO in `weights` stays fixed: `frozen` as given, or, for None, True for an Ultralytics
-    checkpoint and False for a model yaml. A frozen yaml is refused: that YOLO was never trained, and Detectron2
-    would train only the mask head on ground-truth boxes of a model that detects nothing."""
+    """Whether the YOLO in `weights` stays fixed (MODEL.YOLO.FREEZE).
+
+    A frozen yaml is refused: that YOLO was never trained, and Detectron2 would train only the mask head on
+    ground-truth boxes of a model that detects nothing.
+
+    Args:
+        weights: an Ultralytics `.pt` or a model `.yaml`.
+        frozen: True / False as given; None: True for a `.pt`, False for a `.yaml`.
+
+    Returns:
+        Whether YOLO stays frozen.
+
+    Raises:
+        InvalidInputError: `frozen` is True for a model yaml.
+    """
     untrained = Path(weights).suffix.lower() in (".yaml", ".yml")
     if frozen is None:
         frozen = not untrained
@@ -67,15 +96,24 @@ def yolo_is_frozen(weights: str, frozen: bool | None) -> bool:
 
 
 def freeze(module: nn.Module) -> None:
-    """No gradients, eval mode (BatchNorm keeps YOLO's own statistics)."""
+    """Freeze a module: no gradients, eval mode (BatchNorm keeps YOLO's own statistics).
+
+    Args:
+        module: the module, changed in place.
+    """
     for p in module.parameters():
         p.requires_grad_(False)
     module.eval()
 
 
 def unfreeze(module: nn.Module) -> None:
-    """Every floating-point parameter trainable except DFL's fixed projection, as Ultralytics' trainer sets them
-    (`always_freeze_names`); a checkpoint's EMA weights arrive with gradients off."""
+    """Make every floating-point parameter trainable except DFL's fixed projection.
+
+    As Ultralytics' trainer sets them (`always_freeze_names`): a checkpoint's EMA weights arrive with gradients off.
+
+    Args:
+        module: the module, changed in place.
+    """
     for name, p in module.named_parameters():
         p.requires_grad_(p.dtype.is_floating_point and ".dfl." not in f".{name}")
 
@@ -92,13 +130,27 @@ class D2ToYOLOPixels(nn.Module):
         self.flip_channels = input_format == "BGR"
 
     def forward(self, normalized: torch.Tensor) -> torch.Tensor:
-        """(..., 3, H, W) normalised as GeneralizedRCNN.preprocess_image does -> RGB / 255."""
+        """Turn Detectron2's normalised pixels into YOLO's.
+
+        Args:
+            normalized: (..., 3, H, W) images normalised as GeneralizedRCNN.preprocess_image does.
+
+        Returns:
+            The same images as RGB in [0, 1].
+        """
         pixels = (normalized * self.pixel_std + self.pixel_mean) / 255.0
         return pixels.flip(-3) if self.flip_channels else pixels
 
 
 def yolo_source_args(cfg: CfgNode) -> dict:
-    """The constructor arguments backbone and proposal generator take from a yacs config, the same for both."""
+    """The constructor arguments backbone and proposal generator take from a yacs config, the same for both.
+
+    Args:
+        cfg: a config with the plugin's keys.
+
+    Returns:
+        weights, num_classes, thing_classes, pixel_mean, pixel_std, input_format and frozen, by name.
+    """
     return {
         "weights": cfg.MODEL.YOLO.WEIGHTS,
         "num_classes": cfg.MODEL.ROI_HEADS.NUM_CLASSES,
@@ -113,8 +165,19 @@ def yolo_source_args(cfg: CfgNode) -> dict:
 def yolo_map_channels(
     weights: str, names: list[str], num_classes: int | None = None, thing_classes: list[str] | None = None
 ) -> list[int]:
-    """Channels of the YOLO maps `names` (p2-p5): what a LazyConfig's `LevelLaterals(in_channels=...)` needs,
-    which a yacs build reads from the backbone's `output_shape()`."""
+    """Channels of named YOLO maps: what a LazyConfig's `LevelLaterals(in_channels=...)` needs.
+
+    A yacs build reads them from the backbone's `output_shape()` instead.
+
+    Args:
+        weights: an Ultralytics `.pt` or a model `.yaml`.
+        names: map names ("p2"-"p5").
+        num_classes: classes of a model built from a `.yaml`.
+        thing_classes: names of those classes.
+
+    Returns:
+        The channels of each map, in the order of `names`.
+    """
     maps = yolo_parts(weights, num_classes, thing_classes).maps
     missing = [n for n in names if n not in maps]
     if missing:

@@ -1,7 +1,7 @@
 """Convert instance masks between COCO json (Detectron2's input) and Ultralytics YOLO-seg labels.
 
 Users bring their own data in either format; the two sides of the plugin need both. COCO -> YOLO-seg writes
-each mask, holes and separate parts included, as one polygon (`adapters/polygon_masks.py`), which the YOLO-mask
+each mask, holes and separate parts included, as one polygon (`polygon_masks.py`), which the YOLO-mask
 trainer rasterises back to exactly the COCO mask.
 """
 from __future__ import annotations
@@ -17,23 +17,41 @@ import yaml
 from PIL import Image
 from ultralytics.data.utils import IMG_FORMATS, exif_size
 
-from yolo_mask_plugin.adapters.polygon_masks import boundary_rings, mask_to_yolo_polygon, yolo_polygon_to_mask
 from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
+from yolo_mask_plugin.data.polygon_masks import boundary_rings, mask_to_yolo_polygon, yolo_polygon_to_mask
 
 __all__ = ["annotation_mask", "coco_to_yolo_seg", "mask_to_polygons", "write_yolo_data_yaml", "yolo_seg_to_coco"]
 
 
 def mask_to_polygons(mask: np.ndarray) -> list[list[float]]:
-    """Outer contours of a binary mask as COCO polygons (continuous pixel coordinates), largest first.
+    """Outer contours of a binary mask as COCO polygons, largest first.
 
     COCO polygons cannot express holes (pycocotools unites them): masks with holes belong in RLE.
+
+    Args:
+        mask: (H, W) binary mask.
+
+    Returns:
+        COCO polygons: each a flat [x1, y1, x2, y2, ...] list in continuous pixel coordinates.
     """
     return [ring.ravel().tolist() for ring in boundary_rings(mask, holes=False) if len(ring) >= 3]
 
 
 def annotation_mask(ann: dict, height: int, width: int, where: str) -> np.ndarray:
-    """The (H, W) uint8 mask of one COCO annotation, stored as polygons or as (un)compressed RLE, decoded by
-    pycocotools as COCOeval decodes it."""
+    """Decode one COCO annotation's mask (polygons or (un)compressed RLE) as COCOeval decodes it.
+
+    Args:
+        ann: the COCO annotation.
+        height: the image's height.
+        width: the image's width.
+        where: what to name in an error (e.g. the json's path).
+
+    Returns:
+        The (H, W) uint8 mask.
+
+    Raises:
+        InvalidInputError: the annotation has no usable segmentation.
+    """
     where = f"{where}: annotation id {ann.get('id')}"
     if "segmentation" not in ann:
         raise InvalidInputError(
@@ -88,7 +106,21 @@ def coco_to_yolo_seg(
     or RLE, is decoded as COCOeval decodes it and written with `mask_to_yolo_polygon`, holes and separate parts
     included. Crowd annotations are left out: Ultralytics has no ignore regions, and Detectron2 drops them
     from training too (COCOeval ignores detections on them). Images without instances get an empty label
-    file, Ultralytics' convention for background images. Returns names and counts (images, instances, crowds).
+    file, Ultralytics' convention for background images.
+
+    Args:
+        coco_json: the COCO instances json.
+        image_dir: the folder of its images.
+        output_dir: the YOLO-seg root (``images/<split>``, ``labels/<split>`` under it).
+        split: the split's folder name.
+        copy_images: copy the images instead of linking them.
+
+    Returns:
+        The class names and the counts written (images, instances, crowds left out).
+
+    Examples:
+        >>> info = coco_to_yolo_seg("instances_train.json", "images/train", "yolo_data", split="train")
+        >>> write_yolo_data_yaml("yolo_data", info["names"])  # then YOLOMask(...).train(data="yolo_data/data.yaml")
     """
     coco_json, image_dir, output_dir = Path(coco_json), Path(image_dir), Path(output_dir)
     if not coco_json.is_file():
@@ -157,7 +189,18 @@ def write_yolo_data_yaml(
     val: str = "images/val",
     yaml_name: str = "data.yaml",
 ) -> Path:
-    """Write ``output_dir/<yaml_name>`` for Ultralytics; ``path:`` is absolute so it works from any cwd."""
+    """Write an Ultralytics dataset yaml; its ``path:`` is absolute, so it works from any cwd.
+
+    Args:
+        output_dir: the dataset root, where the yaml is written.
+        names: the class names, in class-index order.
+        train: the training images, relative to the root.
+        val: the validation images, relative to the root.
+        yaml_name: the yaml's file name.
+
+    Returns:
+        The path of the yaml.
+    """
     output_dir = Path(output_dir)
     content = {"path": str(output_dir.resolve()), "train": train, "val": val, "names": dict(enumerate(names))}
     path = output_dir / yaml_name
@@ -201,6 +244,19 @@ def yolo_seg_to_coco(
     Ultralytics' `merge_multi_segment` write them) is rasterised as the YOLO-mask trainer rasterises it and stored
     as RLE, since COCO polygons cannot hold holes. A missing label file means a background image, as in
     Ultralytics. Category ids are class index + 1.
+
+    Args:
+        image_dir: the images of one split.
+        label_dir: their YOLO-seg label files (``<image stem>.txt``).
+        names: the class names, in class-index order.
+        output_json: where to write the json.
+
+    Returns:
+        `output_json`.
+
+    Raises:
+        InputNotFoundError: `image_dir` does not exist.
+        InvalidInputError: a label line is malformed (the error names file and line).
     """
     image_dir, label_dir, output_json = Path(image_dir), Path(label_dir), Path(output_json)
     if not image_dir.is_dir():

@@ -32,7 +32,11 @@ _PLACEMENT_TRIES = 20
 
 
 def default_shapes_root() -> Path:
-    """``$YOLO_MASK_DATASETS/shapes``, else ``./datasets/shapes`` (as D2 does with ``$DETECTRON2_DATASETS``)."""
+    """Where the shapes dataset lives by default, as Detectron2 finds its datasets under ``$DETECTRON2_DATASETS``.
+
+    Returns:
+        ``$YOLO_MASK_DATASETS/shapes``, else ``./datasets/shapes``.
+    """
     return Path(os.path.expanduser(os.getenv("YOLO_MASK_DATASETS", "datasets"))) / "shapes"
 
 
@@ -149,10 +153,21 @@ def generate_shapes_dataset(
     seed: int = 0,
     force: bool = False,
 ) -> Path:
-    """Generate the shapes dataset under ``root`` in COCO and YOLO-seg form; returns ``root``.
+    """Generate the shapes dataset under ``root`` in COCO and YOLO-seg form.
 
     A marker written last records the parameters: a complete folder with the same parameters is reused
     unless ``force``, anything else (other parameters, an interrupted run) is wiped and regenerated.
+
+    Args:
+        root: the dataset's folder.
+        num_train: training images.
+        num_val: validation images.
+        image_size: side of the square images, in pixels.
+        seed: the random seed; the same parameters give the same images.
+        force: regenerate even a complete folder with the same parameters.
+
+    Returns:
+        ``root``, holding ``images/``, ``labels/``, ``annotations/instances_<split>.json`` and ``shapes-seg.yaml``.
     """
     root = Path(root)
     params = {"version": _FORMAT_VERSION, "num_train": num_train, "num_val": num_val, "image_size": image_size,

@@ -26,7 +26,7 @@ from yolo_mask_plugin.apps.compare.predictors import MAX_DETECTIONS
 from yolo_mask_plugin.apps.compare.training import train_detectron2, train_ultralytics_model
 from yolo_mask_plugin.apps.demo import YOLO_TRAIN_ARGS
 from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
-from yolo_mask_plugin.d2.checkpoint import as_detectron2_weights, convert_ultralytics_checkpoint
+from yolo_mask_plugin.interop.checkpoint import as_detectron2_weights, convert_ultralytics_checkpoint
 from yolo_mask_plugin.d2.config import build_cfg
 
 MODEL_LABELS = {

@@ -1,5 +1,7 @@
 """Checkpoints both ways between Ultralytics' YOLO-mask and the single-pass Detectron2 model.
 
+It imports both shells (`YOLOMaskModel`, the Detectron2 components), so it lives above them.
+
 `convert_ultralytics_checkpoint("best.pt", "best_d2.pth")` writes the checkpoint's weights under the names the
 single-pass Detectron2 model gives them (YOLO's body `backbone.layers.*`, its detect head
 `proposal_generator.head.*`, the mask branch `roi_heads.mask_laterals.*` and `roi_heads.mask_head.fcn.*`), for
@@ -27,21 +29,28 @@ from torch import nn
 from ultralytics.nn.tasks import DetectionModel
 
 from yolo_mask_plugin.adapters.mask_model import YOLOMaskModel
-from yolo_mask_plugin.adapters.yolo_model import load_yolo, split_yolo
 from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
 from yolo_mask_plugin.core.mask_branch import MASK_HEAD_DEFAULTS
 from yolo_mask_plugin.d2.backbone import YOLOBackbone
 from yolo_mask_plugin.d2.mask_head import YOLOMaskFCNHead
 from yolo_mask_plugin.d2.proposal_generator import YOLOProposalGenerator
 from yolo_mask_plugin.d2.roi_heads import YOLOMaskROIHeads
+from yolo_mask_plugin.yolo import load_yolo, split_yolo
 
 POOLER_TYPE = "ROIAlignV2"  # RoIAlign with aligned=True, as `MultiLevelRoIAlign`
 METADATA_KEY = "yolo_mask"  # what the converted file records next to "model"
 
 
 def mask_head_opts(spec: dict, head_maps: list[str]) -> list[str]:
-    """Detectron2 config opts (for `merge_from_list` / the command line) describing a `RoIMaskBranch` spec
-    that pools the detect head's maps `head_maps` (and the backbone's p2 with `pool_p2`)."""
+    """The Detectron2 config opts that describe a trained mask branch.
+
+    Args:
+        spec: the `RoIMaskBranch` spec (keys of `MASK_HEAD_DEFAULTS`).
+        head_maps: the detect head's maps it pools (and the backbone's p2 with `pool_p2`).
+
+    Returns:
+        ["KEY", "value", ...], for `merge_from_list` or the command line.
+    """
     in_features = ["p2", *head_maps] if spec["pool_p2"] else list(head_maps)
     values = {
         "MODEL.ROI_HEADS.IN_FEATURES": list(in_features),
@@ -72,16 +81,32 @@ def _d2_name(key: str, head_index: int) -> str | None:
 
 
 def ultralytics_to_d2_state_dict(model: DetectionModel) -> dict[str, torch.Tensor]:
-    """A YOLO (with or without a mask branch) under the single-pass Detectron2 model's names."""
+    """A YOLO's weights (with or without a mask branch) under the single-pass Detectron2 model's names.
+
+    Args:
+        model: an Ultralytics detection or YOLO-mask model.
+
+    Returns:
+        The state dict; keys the Detectron2 model has no part for are left out.
+    """
     head_index = len(model.model) - 1
     names = {key: _d2_name(key, head_index) for key in model.state_dict()}
     return {names[key]: value for key, value in model.state_dict().items() if names[key] is not None}
 
 
 def single_pass_mask_head_spec(model: nn.Module) -> dict:
-    """The `RoIMaskBranch` spec (keys of `MASK_HEAD_DEFAULTS`) a single-pass Detectron2 model's mask branch has;
-    an InvalidInputError for a model that is not one YOLO-mask (another backbone, YOLO run on the image, a
-    Detectron2 mask head, a pooler other than ROIAlignV2, classes that do not map one to one)."""
+    """The `RoIMaskBranch` spec (keys of `MASK_HEAD_DEFAULTS`) a single-pass Detectron2 model's mask branch has.
+
+    Args:
+        model: a Detectron2 `GeneralizedRCNN`.
+
+    Returns:
+        The spec.
+
+    Raises:
+        InvalidInputError: the model is not one YOLO-mask (another backbone, YOLO run on the image, a Detectron2
+            mask head, a pooler other than ROIAlignV2, classes that do not map one to one).
+    """
     backbone, proposals, heads = model.backbone, model.proposal_generator, model.roi_heads
     if not (isinstance(backbone, YOLOBackbone) and isinstance(proposals, YOLOProposalGenerator)
             and proposals.input_mode == "features" and isinstance(heads, YOLOMaskROIHeads)
@@ -125,8 +150,19 @@ def export_ultralytics_checkpoint(model: nn.Module, output: str | os.PathLike, i
     YOLO's definition and its mask head's spec, holding its weights, that `YOLOMask(output)` loads and predicts with.
 
     Written as Ultralytics' trainer writes `best.pt` (`model`, `train_args`, version, date), but in float32, not
-    half: both frameworks then run the very same weights. `imgsz`: the input size recorded as the default for
-    Ultralytics' predictor (Detectron2's INPUT.MAX_SIZE_TEST).
+    half: both frameworks then run the very same weights.
+
+    Args:
+        model: a single-pass Detectron2 model (see `single_pass_mask_head_spec`).
+        output: the `.pt` to write.
+        imgsz: the input size recorded as the default for Ultralytics' predictor (Detectron2's INPUT.MAX_SIZE_TEST).
+
+    Returns:
+        `output`.
+
+    Examples:
+        >>> export_ultralytics_checkpoint(build_model(cfg), "model.pt", imgsz=cfg.INPUT.MAX_SIZE_TEST)
+        >>> YOLOMask("model.pt").predict("image.jpg")
     """
     proposals = model.proposal_generator
     spec = single_pass_mask_head_spec(model)
@@ -157,7 +193,18 @@ def export_ultralytics_checkpoint(model: nn.Module, output: str | os.PathLike, i
 
 
 def convert_ultralytics_checkpoint(weights: str | os.PathLike, output: str | os.PathLike) -> Path:
-    """Write `output` (a Detectron2 `.pth`) from an Ultralytics detection or YOLO-mask checkpoint `weights`."""
+    """Convert an Ultralytics detection or YOLO-mask checkpoint into Detectron2 weights.
+
+    Args:
+        weights: the Ultralytics `.pt`.
+        output: the Detectron2 `.pth` to write (folders created).
+
+    Returns:
+        `output`, for MODEL.WEIGHTS of a single-pass config (the mask head's opts: `mask_head_opts`).
+
+    Examples:
+        >>> convert_ultralytics_checkpoint("best.pt", "best_d2.pth")  # `yolo-mask convert best.pt best_d2.pth`
+    """
     model = load_yolo(str(weights))
     branch = getattr(model, "mask_head", None)
     metadata = {
@@ -173,7 +220,14 @@ def convert_ultralytics_checkpoint(weights: str | os.PathLike, output: str | os.
 
 
 def converted_metadata(path: str | os.PathLike) -> dict | None:
-    """What `convert_ultralytics_checkpoint` recorded in `path`; None for any other checkpoint or a missing file."""
+    """Read what `convert_ultralytics_checkpoint` recorded in a file.
+
+    Args:
+        path: any checkpoint path.
+
+    Returns:
+        The record (source, head_maps, mask_head); None for any other checkpoint or a missing file.
+    """
     if not str(path).endswith((".pth", ".pt")) or not Path(path).is_file():
         return None
     try:
@@ -184,7 +238,17 @@ def converted_metadata(path: str | os.PathLike) -> dict | None:
 
 
 def check_mask_head_config(cfg: CfgNode, weights: str | os.PathLike) -> None:
-    """A clear error when `weights` is a converted YOLO-mask checkpoint whose mask head `cfg` does not describe."""
+    """Fail clearly when `weights` is a converted YOLO-mask checkpoint whose mask head `cfg` does not describe.
+
+    Detectron2's checkpointer would only warn and skip tensors of another shape, leaving a fresh head.
+
+    Args:
+        cfg: the config the model is built from.
+        weights: its MODEL.WEIGHTS.
+
+    Raises:
+        InvalidInputError: naming each config key that differs and the opts that would fix it.
+    """
     metadata = converted_metadata(weights)
     if not metadata or metadata.get("mask_head") is None:
         return
@@ -219,6 +283,18 @@ def as_detectron2_weights(weights: str, output_dir: str | os.PathLike, key: str 
     A local file that is missing or that torch cannot read raises an InputError naming `key` (where the user
     gave it), before any model is built; Detectron2 would fail later with an assertion or torch's advice to
     unpickle it unsafely. Empty `weights` (from scratch), URLs and Detectron2's `.pkl` pass as they are.
+
+    Args:
+        weights: MODEL.WEIGHTS (or another key's value) as the user gave it.
+        output_dir: where a converted copy goes.
+        key: the config key or argument the user gave `weights` as, for errors.
+
+    Returns:
+        What to give Detectron2's checkpointer.
+
+    Raises:
+        InputNotFoundError: a local `weights` does not exist.
+        InvalidInputError: torch cannot read it and it is no Ultralytics `.pt`.
     """
     if not weights or "://" in weights:
         return weights

@@ -1,4 +1,4 @@
-"""Instance masks as YOLO-seg polygons, holes and separate parts included, and back.
+"""Instance masks as YOLO-seg polygons, holes and separate parts included, and back (plain cv2 + numpy).
 
 A YOLO-seg label holds one polygon per instance. `mask_to_yolo_polygon` writes a whole mask as one: every
 boundary ring (outer contours and hole contours, traced a quarter pixel inside the pixel edges) joined by
@@ -22,7 +22,14 @@ def boundary_rings(mask: np.ndarray, holes: bool = True) -> list[np.ndarray]:
 
     Traced on the 2x nearest-upsampled mask, so they run a quarter pixel inside the pixel edges: rasterisers that
     fill pixel centres (pycocotools, `polygon2mask`) give back exactly the mask, whereas contours through pixel
-    centres lose half a pixel all round and sit on rasterisation ties. `holes=False`: outer contours only.
+    centres lose half a pixel all round and sit on rasterisation ties.
+
+    Args:
+        mask: (H, W) binary mask.
+        holes: also the contours of holes; False: outer contours only.
+
+    Returns:
+        (K, 2) rings of (x, y) vertices.
     """
     upsampled = cv2.resize(mask.astype(np.uint8), None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
     contours, _ = cv2.findContours(upsampled, cv2.RETR_CCOMP if holes else cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -31,8 +38,17 @@ def boundary_rings(mask: np.ndarray, holes: bool = True) -> list[np.ndarray]:
 
 
 def mask_to_yolo_polygon(mask: np.ndarray) -> np.ndarray:
-    """A binary mask as one (K, 2) polygon in pixel coordinates: its rings joined nearest first, each at its
-    closest pair of vertices, by a bridge walked there and back. An empty mask gives a (0, 2) array."""
+    """Write a binary mask as one YOLO-seg polygon that `yolo_polygon_to_mask` turns back into exactly the mask.
+
+    The mask's rings are joined nearest first, each at its closest pair of vertices, by a bridge walked there
+    and back.
+
+    Args:
+        mask: (H, W) binary mask.
+
+    Returns:
+        The (K, 2) polygon in pixel coordinates; (0, 2) for an empty mask.
+    """
     rings = boundary_rings(mask)
     if not rings:
         return np.zeros((0, 2))
@@ -47,11 +63,17 @@ def mask_to_yolo_polygon(mask: np.ndarray) -> np.ndarray:
 
 
 def yolo_polygon_to_mask_crop(polygon: np.ndarray, image_hw: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
-    """(K, 2) polygon in pixel coordinates -> its mask inside the polygon's box grown by one pixel (clipped to the
-    image), and that crop's top-left (x0, y0): the mask is zero everywhere outside the crop.
+    """Rasterise a polygon inside its box grown by one pixel (clipped to the image); zero everywhere outside.
 
     Filled on a grid `SUPERSAMPLE` times finer with the even-odd rule, bridges dropped (module docstring): each pixel
     keeps whether at least half of it is covered.
+
+    Args:
+        polygon: (K, 2) vertices in pixel coordinates.
+        image_hw: (H, W) of the image.
+
+    Returns:
+        The uint8 mask of the crop, and the crop's top-left (x0, y0) in the image.
     """
     height, width = image_hw
     if len(polygon) < 3:
@@ -69,7 +91,15 @@ def yolo_polygon_to_mask_crop(polygon: np.ndarray, image_hw: tuple[int, int]) ->
 
 
 def yolo_polygon_to_mask(polygon: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
-    """(K, 2) polygon in pixel coordinates -> (H, W) uint8 mask (`yolo_polygon_to_mask_crop` pasted at its place)."""
+    """Rasterise a polygon in the whole image (`yolo_polygon_to_mask_crop` pasted at its place).
+
+    Args:
+        polygon: (K, 2) vertices in pixel coordinates.
+        image_hw: (H, W) of the image.
+
+    Returns:
+        The (H, W) uint8 mask.
+    """
     mask = np.zeros(image_hw, np.uint8)
     crop, (x0, y0) = yolo_polygon_to_mask_crop(polygon, image_hw)
     mask[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]] = crop
