@@ -47,7 +47,7 @@ from ultralytics.utils import ASSETS, ops
 
 from yolo_mask_plugin.adapters import YOLOMask
 from yolo_mask_plugin.apps.latency import interleaved_latency
-from yolo_mask_plugin.apps.runs import provenance
+from yolo_mask_plugin.apps.benchmark import benchmark_parser, new_result, write_result
 from yolo_mask_plugin.core.paste import paste_masks
 from yolo_mask_plugin.core.threads import kept_torch_threads
 
@@ -173,7 +173,8 @@ def readme_table(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """Export and time every model at every detection count; profile YOLO-mask when a goal is missed."""
+    parser = benchmark_parser(__doc__, result="benchmarks/results/inference_latency.json")
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--threads", type=int, default=2, help="torch threads and ORT intra-op threads")
     parser.add_argument("--warmup", type=int, default=5)
@@ -181,12 +182,12 @@ def main() -> None:
     parser.add_argument("--profile-runs", type=int, default=20)
     parser.add_argument("--profile", action="store_true", help="profile YOLO-mask even if the goals are met")
     parser.add_argument("--quick", action="store_true", help="check the script: 320x320, 3 runs, no result file")
-    parser.add_argument("--result", default="benchmarks/results/inference_latency.json")
     args = parser.parse_args()
     if args.quick:
         args.imgsz, args.warmup, args.runs, args.profile_runs = 320, 1, 3, 2
     torch.set_num_threads(args.threads)
     result_path = Path(args.result).absolute()
+    result = new_result()
     x = benchmark_image(args.imgsz)
 
     latency: dict = {"onnxruntime": {}, "eager": {}}
@@ -223,8 +224,7 @@ def main() -> None:
             name: {"ratio": at_goal[name], "at_most": limit, "met": at_goal[name] <= limit}
             for name, limit in GOALS.items()
         }
-        result = {
-            "provenance": provenance(),
+        result.update({
             "setup": {"input": f"{args.imgsz}x{args.imgsz}", "batch": 1, "image": "ultralytics/assets/bus.jpg",
                       "weights": "untrained (built from yaml)", "export": "onnx, NMS in the graph, conf=0, max_det=K",
                       "detections": list(DETECTIONS), "checked": "every run returned exactly K detections",
@@ -237,7 +237,7 @@ def main() -> None:
                 for backend, r in ratios.items()
             },
             "goals_onnxruntime_at_10_detections": goals,
-        }
+        })
         if args.profile or not all(g["met"] for g in goals.values()):
             result["yolo_mask_profile_ms"] = {
                 str(k): {
@@ -251,11 +251,8 @@ def main() -> None:
     if "yolo_mask_profile_ms" in result:
         print(json.dumps(result["yolo_mask_profile_ms"], indent=2))
     print(readme_table(result))
-    text = json.dumps(result, indent=2)
-    if args.quick:  # a check of the script, not a result
-        return
-    result_path.parent.mkdir(parents=True, exist_ok=True)
-    result_path.write_text(text)
+    if not args.quick:  # --quick checks the script; its numbers are not a result
+        write_result(result_path, result)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,12 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from yolo_mask_plugin.adapters.training import train_yolo_detector
 from yolo_mask_plugin.apps import train_net
+from yolo_mask_plugin.apps.cost import measured_cost
+from yolo_mask_plugin.apps.machine import default_device
 from yolo_mask_plugin.apps.predict import predict_images
-from yolo_mask_plugin.apps.runs import code_version, finish_run, finished_run, measured_cost, start_run
+from yolo_mask_plugin.apps.run_record import code_version, finish_run, finished_run, start_run
 from yolo_mask_plugin.apps.steps import Steps
 from yolo_mask_plugin.d2 import SHAPES_VAL, build_cfg, get_config_file, register_shapes_dataset
 from yolo_mask_plugin.data import default_shapes_root, generate_shapes_dataset
@@ -82,8 +82,7 @@ def run_demo(
         f"COCOEvaluator (bbox + segm) on {SHAPES_VAL}",
     )
     d2_dir = output_dir / "detectron2"
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    d2_opts = ["MODEL.YOLO.WEIGHTS", str(best_pt), "MODEL.DEVICE", device, "OUTPUT_DIR", str(d2_dir), *opts]
+    d2_opts = ["MODEL.YOLO.WEIGHTS", str(best_pt), "MODEL.DEVICE", default_device(), "OUTPUT_DIR", str(d2_dir), *opts]
     # Detectron2 resumes its own checkpoints, unless they were trained on another YOLO or with other settings
     start_run(d2_dir, {"yolo": yolo_run["settings"], "config": DEMO_CONFIG, "opts": d2_opts})
     args = argparse.Namespace(

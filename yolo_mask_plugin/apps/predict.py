@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -64,7 +64,7 @@ class Predictor:
         id_map = self.metadata.get("thing_dataset_id_to_contiguous_id")
         contiguous_to_id = {v: k for k, v in id_map.items()} if id_map else {i: i + 1 for i in range(len(classes))}
         self.categories = [{"id": contiguous_to_id[i], "name": name} for i, name in enumerate(classes)]
-        self._category_id = contiguous_to_id
+        self.category_ids = contiguous_to_id
 
     def __call__(self, image_bgr: np.ndarray):
         """Detectron2 `Instances` (on CPU) for one BGR image in its original size."""
@@ -75,12 +75,23 @@ class Predictor:
         visualizer = Visualizer(image_bgr[:, :, ::-1], self.metadata, instance_mode=ColorMode.IMAGE)
         return visualizer.draw_instance_predictions(instances).get_image()
 
-    def coco_annotations(self, instances, image_id: int) -> list[dict]:
-        """Detectron2's own COCO conversion (RLE masks, XYWH boxes), with dataset category ids."""
-        annotations = instances_to_coco_json(instances, image_id)
-        for a in annotations:
-            a["category_id"] = self._category_id[a["category_id"]]
-        return annotations
+
+def coco_results(instances, image_id: int, category_ids: Mapping[int, int] | Sequence[int]) -> list[dict]:
+    """One image's predictions as COCO results (Detectron2's own conversion: XYWH boxes, RLE masks, scores), with
+    the dataset's category ids.
+
+    Args:
+        instances (Instances): Detectron2 predictions on the CPU (pred_boxes, scores, pred_classes, pred_masks).
+        image_id (int): the image's id in the COCO json.
+        category_ids (Mapping[int, int] | Sequence[int]): contiguous class index -> the json's category id.
+
+    Returns:
+        (list[dict]): one COCO result per instance.
+    """
+    results = instances_to_coco_json(instances, image_id)
+    for r in results:
+        r["category_id"] = category_ids[r["category_id"]]
+    return results
 
 
 class Predictions(NamedTuple):
@@ -118,7 +129,7 @@ def predict_images(cfg: CfgNode, inputs: Iterable[str], output_dir: str | os.Pat
             height, width = image_bgr.shape[:2]
             image_id = len(coco["images"]) + 1
             coco["images"].append({"id": image_id, "file_name": str(path), "height": height, "width": width})
-            for annotation in predictor.coco_annotations(instances, image_id):
+            for annotation in coco_results(instances, image_id, predictor.category_ids):
                 annotation["id"] = len(coco["annotations"]) + 1
                 coco["annotations"].append(annotation)
             log(f"[{number}/{len(images)}] {path.name}: {len(instances)} instances")

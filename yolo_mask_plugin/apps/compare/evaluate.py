@@ -11,35 +11,60 @@ import contextlib
 import copy
 import io
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import torch
 from detectron2.evaluation import COCOEvaluator
-from detectron2.evaluation.coco_evaluation import instances_to_coco_json
 from detectron2.structures import Instances
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from ultralytics.engine.validator import BaseValidator
 from ultralytics.utils.metrics import ap_per_class, box_iou, mask_iou
 
+from yolo_mask_plugin.core.threads import kept_torch_threads
+
 IOU_TYPES = ("bbox", "segm")
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")  # COCOeval.stats[:6], in percent as Detectron2 prints
+
+
+# our key -> the key of Ultralytics' SegmentationValidator `results_dict`
+ULTRALYTICS_VAL_METRICS = {"segm_mAP50_95": "metrics/mAP50-95(M)", "segm_mAP50": "metrics/mAP50(M)",
+                           "bbox_mAP50_95": "metrics/mAP50-95(B)", "bbox_mAP50": "metrics/mAP50(B)"}
+
+
+def ultralytics_val_metrics(model, data_yaml: str | Path, imgsz: int, output_dir: str | Path, name: str,
+                            **val_args) -> dict[str, float]:
+    """Ultralytics' own validator on its own predictions, masks compared at the input resolution.
+
+    `save_txt=True` switches Ultralytics' segmentation validator to its native-resolution mask path (a plain
+    `.val()` compares masks at 1/4 of it); torch's thread count is kept (Ultralytics' CPU validation would leave
+    cpu_count - 1 threads).
+
+    Args:
+        model (ultralytics.YOLO): a YOLO-seg or YOLO-mask model (`YOLO(...)`, `YOLOMask(...)`).
+        data_yaml (str | Path): the dataset yaml it validates on.
+        imgsz (int): input size.
+        output_dir (str | Path): Ultralytics' `project` folder; the run goes into `output_dir/name`.
+        name (str): the validation run's folder name.
+        **val_args: further `model.val` arguments (conf, max_det, device, ...); batch 8 on the CPU by default.
+
+    Returns:
+        (dict[str, float]): segm_mAP50_95, segm_mAP50, bbox_mAP50_95, bbox_mAP50 as fractions (0-1).
+    """
+    args = {"batch": 8, "device": "cpu", **val_args}
+    with kept_torch_threads():
+        metrics = model.val(data=str(data_yaml), imgsz=imgsz, plots=False, save_txt=True, project=str(output_dir),
+                            name=name, exist_ok=True, verbose=False, **args)
+    return {ours: float(metrics.results_dict[theirs]) for ours, theirs in ULTRALYTICS_VAL_METRICS.items()}
 
 
 def load_ground_truth(json_file: str) -> COCO:
     """pycocotools' COCO of the val json, without its progress prints."""
     with contextlib.redirect_stdout(io.StringIO()):
         return COCO(json_file)
-
-
-def to_coco_results(instances: Instances, image_id: int, category_ids: tuple[int, ...]) -> list[dict]:
-    """COCO-format results of one image (boxes XYWH, RLE masks), with the json's category ids."""
-    results = instances_to_coco_json(instances, image_id)
-    for r in results:
-        r["category_id"] = category_ids[r["category_id"]]
-    return results
 
 
 def _scores_without_predictions(gt, cat_ids: list[int] | None = None) -> dict[str, float | None]:

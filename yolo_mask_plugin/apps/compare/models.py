@@ -25,6 +25,7 @@ from yolo_mask_plugin.apps.compare.dataset import COMPARE_TRAIN, COMPARE_VAL, Co
 from yolo_mask_plugin.apps.compare.predictors import MAX_DETECTIONS
 from yolo_mask_plugin.apps.compare.training import train_detectron2, train_ultralytics_model
 from yolo_mask_plugin.apps.demo import YOLO_TRAIN_ARGS
+from yolo_mask_plugin.apps.machine import default_device
 from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
 from yolo_mask_plugin.d2.checkpoint import as_detectron2_weights, convert_ultralytics_checkpoint
 from yolo_mask_plugin.d2.config import build_cfg
@@ -109,17 +110,13 @@ class ModelChoice:
             raise InvalidInputError(f"--yolo-args: {e}") from None
 
 
-def _device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def d2_schedule_opts(budget: CompareBudget, dataset: CompareDataset) -> list[str]:
     """Dataset, input size, schedule and batch of every Detectron2 model (Mask R-CNN's 3x shape, scaled down)."""
     iters = budget.d2_iters
     steps = sorted({s for s in (iters * 2 // 3, iters * 8 // 9) if 0 < s < iters})  # 3x's (2/3, 8/9) decays
     return [
         "DATASETS.TRAIN", f"('{COMPARE_TRAIN}',)", "DATASETS.TEST", "()",
-        "MODEL.ROI_HEADS.NUM_CLASSES", str(len(dataset.classes)), "MODEL.DEVICE", _device(),
+        "MODEL.ROI_HEADS.NUM_CLASSES", str(len(dataset.classes)), "MODEL.DEVICE", default_device(),
         "INPUT.MASK_FORMAT", dataset.mask_format,
         "INPUT.MIN_SIZE_TRAIN", f"({budget.imgsz},)", "INPUT.MAX_SIZE_TRAIN", str(budget.imgsz),
         "INPUT.MIN_SIZE_TEST", str(budget.imgsz), "INPUT.MAX_SIZE_TEST", str(budget.imgsz),
@@ -136,7 +133,7 @@ def predict_spec(entry: dict, weights: str, score_threshold: float) -> dict:
     """The predictor spec (`predictors.build_predictor`) of a model's `weights` (its final ones, or a snapshot)."""
     if entry["framework"] == "ultralytics":
         return {"framework": "ultralytics", "weights": weights, "family": entry["family"], "imgsz": entry["imgsz"],
-                "device": _device(), "score_threshold": score_threshold}
+                "device": default_device(), "score_threshold": score_threshold}
     thresholds = ["MODEL.ROI_HEADS.SCORE_THRESH_TEST", str(score_threshold),
                   "MODEL.YOLO.CONF_THRESH_TEST", str(score_threshold)]
     return {"framework": "detectron2", "config_file": entry["config_file"],
@@ -161,7 +158,7 @@ class _Plans:
                             + _minutes_text(budget))
         self.yolo_args = {
             **YOLO_RECIPE, "epochs": budget.yolo_epochs, "imgsz": budget.imgsz, "batch": budget.yolo_batch,
-            "workers": budget.workers, "seed": budget.seed, "device": _device(), **choice.yolo_args,
+            "workers": budget.workers, "seed": budget.seed, "device": default_device(), **choice.yolo_args,
         }
 
     def ultralytics(self, name: str) -> dict:

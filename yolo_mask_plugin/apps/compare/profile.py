@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from yolo_mask_plugin.apps.cost import memory_mb, reset_peak_memory
 from yolo_mask_plugin.apps.predict import load_image_bgr
 
 MEMORY_METHOD = (
@@ -27,13 +28,6 @@ MEMORY_METHOD = (
 def count_parameters(model: torch.nn.Module) -> int:
     """Parameters of the model, trainable or not."""
     return sum(p.numel() for p in model.parameters())
-
-
-def _status_mb(field: str) -> float:
-    """A memory field of /proc/self/status (VmRSS, VmHWM) in MB."""
-    with open("/proc/self/status") as f:
-        kb = next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
-    return kb / 1024
 
 
 def peak_memory(spec: dict, image_path: Path, threads: int) -> dict:
@@ -60,11 +54,10 @@ def _probe(spec: dict, image_path: str, threads: int) -> dict:
 
     torch.set_num_threads(threads)
     image = load_image_bgr(Path(image_path))
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # Linux >= 4.0: reset VmHWM to the current RSS
-    baseline = _status_mb("VmRSS")
+    reset_peak_memory()
+    baseline = memory_mb("VmRSS")
     predictor = build_predictor(spec)
-    loaded = _status_mb("VmRSS")
+    loaded = memory_mb("VmRSS")
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -72,7 +65,7 @@ def _probe(spec: dict, image_path: str, threads: int) -> dict:
         for _ in range(3):
             predictor(image)
     result = {
-        "peak_rss_mb": round(_status_mb("VmHWM") - baseline, 1), "model_loaded_rss_mb": round(loaded - baseline, 1),
+        "peak_rss_mb": round(memory_mb("VmHWM") - baseline, 1), "model_loaded_rss_mb": round(loaded - baseline, 1),
     }
     if cuda:
         result["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)

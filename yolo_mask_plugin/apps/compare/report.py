@@ -2,7 +2,6 @@
 an image grid and a grid of each model's worst mask boundaries."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +14,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from detectron2.utils.visualizer import ColorMode, Visualizer  # noqa: E402
 
+from yolo_mask_plugin.apps.benchmark import write_result  # noqa: E402
 from yolo_mask_plugin.apps.compare.evaluate import METRICS  # noqa: E402
 from yolo_mask_plugin.data.convert import annotation_mask  # noqa: E402
 
@@ -291,10 +291,9 @@ def render_markdown(results: dict) -> str:
 
 
 def write_results(results: dict, output_dir: Path) -> Path:
-    """Write results.json into `output_dir`; its path."""
-    path = output_dir / "results.json"
-    path.write_text(json.dumps(results, indent=2))
-    return path
+    """Write results.json into `output_dir` (atomically, its provenance's code files brought up to date:
+    `apps.benchmark.write_result`); its path."""
+    return write_result(output_dir / "results.json", results)
 
 
 def write_report(results: dict, output_dir: Path) -> dict[str, Path]:

@@ -21,11 +21,11 @@ from yolo_mask_plugin.apps.compare.models import (
 )
 from yolo_mask_plugin.apps.compare.predictors import MAX_DETECTIONS, SCORE_THRESHOLD, build_predictor
 from yolo_mask_plugin.apps.latency import interleaved_latency
-from yolo_mask_plugin.apps.predict import load_image_bgr
-from yolo_mask_plugin.apps.runs import machine, provenance
+from yolo_mask_plugin.apps.predict import coco_results, load_image_bgr
+from yolo_mask_plugin.apps.machine import machine
+from yolo_mask_plugin.apps.provenance import provenance
 from yolo_mask_plugin.apps.steps import Steps
 from yolo_mask_plugin.core.errors import InvalidInputError
-from yolo_mask_plugin.core.threads import kept_torch_threads
 from yolo_mask_plugin.data import default_shapes_root, generate_shapes_dataset
 
 WORST_BOUNDARIES = 4  # crops per model in worst_boundaries.png
@@ -47,19 +47,14 @@ def predict(predictor, images: list, name: str) -> list:
     return [predictor(image) for image in tqdm(images, desc=f"[compare] predict {name}", unit="img")]
 
 
-def ultralytics_validator(predictor, data_yaml: Path, output_dir: Path, name: str) -> dict:
-    """Ultralytics' validator on its own predictions: native-resolution masks (save_txt), our threshold."""
-    with kept_torch_threads():  # Ultralytics' CPU validation would leave cpu_count - 1 threads
-        metrics = predictor.yolo.val(
-            data=str(data_yaml), imgsz=predictor.imgsz, batch=8, conf=predictor.score_threshold,
-            max_det=MAX_DETECTIONS, device=predictor.device, plots=False, save_txt=True, project=str(output_dir),
-            name=name, exist_ok=True, verbose=False,
-        )
-    r = metrics.results_dict
-    return {
-        "segm_mAP50_95": 100 * r["metrics/mAP50-95(M)"], "segm_mAP50": 100 * r["metrics/mAP50(M)"],
-        "bbox_mAP50_95": 100 * r["metrics/mAP50-95(B)"], "bbox_mAP50": 100 * r["metrics/mAP50(B)"],
-    }
+def ultralytics_validator(predictor, data_yaml: Path, output_dir: Path, name: str) -> dict[str, float]:
+    """Ultralytics' validator on an Ultralytics model's own predictions (`evaluate.ultralytics_val_metrics`:
+    native-resolution masks) at the comparison's score threshold and detection cap; mAP in percent."""
+    metrics = evaluate.ultralytics_val_metrics(
+        predictor.yolo, data_yaml, predictor.imgsz, output_dir, name, conf=predictor.score_threshold,
+        max_det=MAX_DETECTIONS, device=predictor.device,
+    )
+    return {key: 100 * value for key, value in metrics.items()}
 
 
 def val_coco_results(predictor, dataset, name: str) -> list[dict]:
@@ -71,8 +66,7 @@ def val_coco_results(predictor, dataset, name: str) -> list[dict]:
 
 
 def _coco_results(dataset, image_ids: list[int], predictions: list) -> list[dict]:
-    return [r for image_id, p in zip(image_ids, predictions) for r in evaluate.to_coco_results(p, image_id,
-                                                                                               dataset.category_ids)]
+    return [r for image_id, p in zip(image_ids, predictions) for r in coco_results(p, image_id, dataset.category_ids)]
 
 
 def score_predictions(dataset, image_ids: list[int], predictions: dict[str, list]) -> tuple[dict, dict]:

@@ -7,7 +7,7 @@ counted from the run's start to the end of the snapshot's last training step, so
 final epoch is not training time) at which each was written, for the accuracy-against-compute curves. A budget in
 minutes stops a run when its time is up: Ultralytics' own `time=` argument (it fits its epochs and schedule to
 the time), and for Detectron2 a hook that stops DefaultTrainer at the same wall time (its schedule stays the one
-of its iterations). A finished run leaves a run record (`apps/runs.py`: settings, weights, cost); a rerun with the
+of its iterations). A finished run leaves a run record (`apps/run_record.py`: settings, weights, cost); a rerun with the
 same settings and code reuses it, an unfinished Detectron2 run with the same settings resumes from its last
 checkpoint (its clock goes on from the last snapshot), and a run folder left by other settings is cleared first.
 """
@@ -23,7 +23,8 @@ from detectron2.utils.logger import setup_logger
 from yolo_mask_plugin.adapters.train import AllThreadsSegmentationTrainer
 from yolo_mask_plugin.adapters.training import train_ultralytics
 from yolo_mask_plugin.apps.compare.predictors import load_ultralytics
-from yolo_mask_plugin.apps.runs import CostClock, code_version, finish_run, finished_run, start_run
+from yolo_mask_plugin.apps.cost import CostClock
+from yolo_mask_plugin.apps.run_record import code_version, finish_run, finished_run, start_run
 from yolo_mask_plugin.apps.train_net import Trainer
 from yolo_mask_plugin.d2.config import build_cfg
 
