@@ -128,7 +128,16 @@ def d2_opts(dataset: CompareDataset, imgsz: int, iterations: int, warmup: int, s
 
 
 def exported_checkpoint(record: dict, opts: list[str], imgsz: int) -> Path:
-    """The Detectron2 run's model_final.pth as an Ultralytics .pt next to it."""
+    """The Detectron2 run's model_final.pth as an Ultralytics .pt next to it.
+
+    Args:
+        record (dict): the Detectron2 run record.
+        opts (list[str]): the opts it trained with.
+        imgsz (int): input size written into the .pt.
+
+    Returns:
+        (Path): the .pt.
+    """
     cfg = build_cfg(D2_CONFIG, [*opts, "MODEL.WEIGHTS", record["weights"], "MODEL.DEVICE", "cpu"])
     model = build_model(cfg)
     DetectionCheckpointer(model).load(record["weights"])
@@ -136,7 +145,17 @@ def exported_checkpoint(record: dict, opts: list[str], imgsz: int) -> Path:
 
 
 def coco_scores(weights: Path, dataset: CompareDataset, imgsz: int, device: str) -> dict:
-    """COCOeval bbox + segm of an Ultralytics YOLO-mask .pt on every val image at its original size, on `device`."""
+    """COCOeval bbox + segm of an Ultralytics YOLO-mask .pt on every val image at its original size.
+
+    Args:
+        weights (Path): the .pt.
+        dataset (CompareDataset): the prepared dataset.
+        imgsz (int): input size.
+        device (str): "cpu" or "cuda".
+
+    Returns:
+        (dict): `evaluate.coco_metrics`: "bbox" and "segm" -> AP, AP50, ... in percent.
+    """
     predictor = UltralyticsPredictor(str(weights), "yolo_mask", imgsz, device)
     results = val_coco_results(predictor, dataset, weights.name)
     return evaluate.coco_metrics(evaluate.load_ground_truth(str(dataset.val.json_file)), results)
@@ -164,8 +183,16 @@ REFERENCE = "ultralytics_recipe"
 
 
 def minus_reference(result: dict, name: str) -> dict | None:
-    """Model `name`'s AP minus the Ultralytics recipe's, seed by seed (the two trained with the same seed): mean and
-    spread of the differences, and whether they exceed the seed noise (`apps.runs.paired_difference`)."""
+    """Model `name`'s AP minus the Ultralytics recipe's, seed by seed (the two trained with the same seed).
+
+    Args:
+        result (dict): the result JSON.
+        name (str): a key of its "models".
+
+    Returns:
+        (dict | None): "bbox_AP" and "segm_AP" -> `apps.seed_stats.paired_difference`; None for the reference itself
+            or without it.
+    """
     if name == REFERENCE or REFERENCE not in result["models"]:
         return None
     reference = {run["seed"]: run for run in result["models"][REFERENCE]["runs"]}
@@ -184,7 +211,14 @@ def _fmt_difference(difference: dict | None, key: str) -> str:
 def readme_table(result: dict) -> str:
     """The README table: one row per trained model, mean ± standard deviation over the seeds, and its AP minus the
     Ultralytics recipe's paired by seed ("within spread" unless every seed's difference has the same sign and |mean|
-    > 2 std). tests/test_readme_numbers.py checks the README holds it verbatim."""
+    > 2 std). tests/test_readme_numbers.py checks the README holds it verbatim.
+
+    Args:
+        result (dict): the result JSON, as written by `main`.
+
+    Returns:
+        (str): the markdown table.
+    """
     lines = ["| model, trainer | seeds | bbox AP | segm AP | bbox AP - recipe | segm AP - recipe | train min (wall) | "
              "train min (CPU) |", "|---" * 8 + "|"]
     for name, model in result["models"].items():

@@ -70,7 +70,14 @@ def summary(runs: list[dict]) -> dict:
 
 
 def readme_table(result: dict) -> str:
-    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim)."""
+    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim).
+
+    Args:
+        result (dict): the result JSON, as written by `main`.
+
+    Returns:
+        (str): the markdown table.
+    """
     rows = ["| seed | bbox AP | segm AP | segm AP50 | segm AP75 | YOLO stage (s) | mask stage + eval (s) | total (s) |",
             "|---|---|---|---|---|---|---|---|"]
     for r in result["runs"]:

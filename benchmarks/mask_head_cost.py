@@ -37,7 +37,15 @@ def _quiet_total(analysis: FlopCountAnalysis) -> int:
 
 
 def branch_flops(width: int, detections: int) -> tuple[int, int]:
-    """(mask branch FLOPs for `detections` boxes, detector FLOPs) of yolo11n at 640 with a `width`-wide head."""
+    """FLOPs of yolo11n at 640 with a `width`-wide mask head, and of its mask branch for `detections` boxes.
+
+    Args:
+        width (int): lateral and conv channels of the mask head.
+        detections (int): boxes the branch runs on.
+
+    Returns:
+        (tuple[int, int]): (mask branch FLOPs, detector FLOPs), multiply-adds counted once.
+    """
     spec = {"lateral_channels": width, "conv_dim": width}
     model = YOLOMaskModel({**yaml_model_load("yolo11n.yaml"), "mask_head": spec}, nc=80, verbose=False).eval()
     x = torch.zeros(1, 3, SIZE, SIZE)
@@ -52,7 +60,14 @@ def branch_flops(width: int, detections: int) -> tuple[int, int]:
 
 
 def readme_table(result: dict) -> str:
-    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim)."""
+    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim).
+
+    Args:
+        result (dict): the result JSON, as written by `main`.
+
+    Returns:
+        (str): the markdown table.
+    """
     widths = sorted({r["head_width"] for r in result["rows"]})
     counts = sorted({r["detections"] for r in result["rows"]})
     ratio = {(r["head_width"], r["detections"]): r["branch_over_detector"] for r in result["rows"]}

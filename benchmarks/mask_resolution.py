@@ -47,7 +47,14 @@ SCORES = ("segm_AP", "segm_AP75", "boundary_AP", "boundary_AP75", "bbox_AP")
 
 
 def schedule_opts(iters: int) -> list[str]:
-    """The demo config's solver (600 iterations, decays at 400 and 530, 50 warm-up) scaled to `iters`."""
+    """The demo config's solver (its iterations, LR decay steps and warm-up) scaled to `iters`.
+
+    Args:
+        iters (int): the iterations to train.
+
+    Returns:
+        (list[str]): Detectron2 opts (KEY VALUE ...).
+    """
     cfg = build_cfg(DEMO_CONFIG)
     scale = iters / cfg.SOLVER.MAX_ITER
     scaled = {round(step * scale) for step in cfg.SOLVER.STEPS}
@@ -115,7 +122,14 @@ def _diff(name: str, summary: dict, key: str) -> str:
 
 def readme_table(result: dict) -> str:
     """The README table: mean ± std over seeds per variant and the paired difference to the reference
-    (tests/test_readme_numbers.py checks the README holds it verbatim)."""
+    (tests/test_readme_numbers.py checks the README holds it verbatim).
+
+    Args:
+        result (dict): the result JSON, as written by `main`.
+
+    Returns:
+        (str): the markdown table.
+    """
     n = len(result["provenance"]["seeds"])
     lines = [f"| mask branch ({n} seeds, same detector per seed) | segm AP | Boundary AP | Boundary AP75 | "
              f"segm AP - {REFERENCE} | Boundary AP - {REFERENCE} | bbox AP | train min (wall) |",

@@ -36,7 +36,15 @@ CLASSES = ("blob", "box", "tri")
 
 
 def crowded_coco(root: Path, seed: int = 0) -> tuple[Path, Path]:
-    """COCO json + PNGs of `len(COUNTS)` crowded 640 px scenes; visible (occluded) masks as RLE."""
+    """COCO json + PNGs of `len(COUNTS)` crowded 640 px scenes; visible (occluded) masks as RLE.
+
+    Args:
+        root (Path): where instances.json and images/ go.
+        seed (int): the scenes' random seed.
+
+    Returns:
+        (tuple[Path, Path]): the json and the image folder.
+    """
     rng = np.random.default_rng(seed)
     image_dir = root / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
@@ -126,7 +134,14 @@ def measure(family: str, data_yaml: str, batch: int, epochs: int, output: str) -
 
 
 def readme_table(result: dict) -> str:
-    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim)."""
+    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim).
+
+    Args:
+        result (dict): the result JSON, as written by `main`.
+
+    Returns:
+        (str): the markdown table.
+    """
     rows = ["| model | median step (s) | median data (s) | peak RSS over training (MB) |", "|---|---|---|---|"]
     for name, label in (("yolo_mask", "YOLO-mask"), ("yolo_seg", "YOLO-seg")):
         r = result[name]

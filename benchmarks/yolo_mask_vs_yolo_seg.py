@@ -118,7 +118,15 @@ def spread(values: list[float]) -> dict:
 
 def summarize(per_seed: dict[int, dict]) -> dict:
     """Per model and metric the spread over seeds; per metric the paired difference YOLO-mask - YOLO-seg and
-    whether it exceeds the spread (same sign at every seed and |mean| > 2 std of the differences)."""
+    whether it exceeds the spread (same sign at every seed and |mean| > 2 std of the differences).
+
+    Args:
+        per_seed (dict[int, dict]): seed -> {"accuracy", "train_cost", ...} of both models.
+
+    Returns:
+        (dict): "accuracy" (model -> metric -> `spread`), "train_wall_s" (model -> `spread`), "difference" (metric ->
+            `spread` and "exceeds_spread").
+    """
     seeds = sorted(per_seed)
     models = list(per_seed[seeds[0]]["accuracy"])
     summary = {
@@ -133,7 +141,14 @@ def summarize(per_seed: dict[int, dict]) -> dict:
 
 
 def readme_table(result: dict) -> str:
-    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim)."""
+    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim).
+
+    Args:
+        result (dict): the result JSON, as written by `main`.
+
+    Returns:
+        (str): the markdown table.
+    """
     acc, n = result["summary"]["accuracy"], len(result["provenance"]["seeds"])
     rows = ["| model | mask mAP50-95 | mask mAP50 | box mAP50-95 | box mAP50 | train min (wall) |",
             "|---|---|---|---|---|---|"]

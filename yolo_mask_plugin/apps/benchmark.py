@@ -52,12 +52,25 @@ def benchmark_parser(
 
 
 def new_result(seeds: list[int] | None = None, **fields) -> dict:
-    """A result dict: its provenance first (`apps.provenance.provenance` at the run's start), then `fields`."""
+    """A result dict: its provenance first, then `fields`.
+
+    Args:
+        seeds (list[int] | None): the seeds the run covers.
+        **fields: the result's other entries, in order.
+
+    Returns:
+        (dict): {"provenance": `apps.provenance.provenance(seeds)` (taken now, at the run's start), **fields}.
+    """
     return {"provenance": provenance(seeds), **fields}
 
 
 def add_code_files(result: dict, files: dict[str, str]) -> None:
-    """Add the code files another process of the run used (path -> SHA-256) to the result's provenance."""
+    """Add the code files another process of the run used to the result's provenance.
+
+    Args:
+        result (dict): a result of `new_result`.
+        files (dict[str, str]): repo-relative path -> SHA-256 (`apps.provenance.code_files` in that process).
+    """
     result["provenance"]["code_files"] = {**result["provenance"].get("code_files", {}), **files}
 
 

@@ -19,9 +19,11 @@ CODE_FOLDERS = ("yolo_mask_plugin", "adapters", "configs", "benchmarks")
 
 
 def framework_versions() -> dict[str, str | None]:
-    """The version of each framework in `VERSIONED`, None where it is not installed.
+    """The version of each framework in `VERSIONED`, read from the imported package (never from the distribution
+    name: detectron2 is often built from source).
 
-    Read from the imported package (never from the distribution name: detectron2 is often built from source).
+    Returns:
+        (dict[str, str | None]): import name -> version, None where it is not installed.
     """
     versions = {}
     for name in VERSIONED:

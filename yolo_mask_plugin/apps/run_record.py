@@ -64,6 +64,10 @@ def start_run(run_dir: Path, settings: dict) -> None:
 
     A folder left by other settings is cleared first, so a checkpoint of another run is never resumed as if it
     were this one; a folder of the same settings is kept (its checkpoints may be resumed).
+
+    Args:
+        run_dir (Path): the run's folder (created).
+        settings (dict): what the run is started with (include `code_version()` in it).
     """
     run_dir = Path(run_dir)
     started = run_dir / STARTED

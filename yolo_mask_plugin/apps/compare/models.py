@@ -87,7 +87,11 @@ class ModelChoice:
     yolo_args: dict = field(default_factory=dict)  # key=value for both Ultralytics models, after the recipe
 
     def selected(self) -> list[str]:
-        """The chosen models in training order, with `yolo_mask` brought along by the two-branch model."""
+        """The chosen models in training order, with `yolo_mask` brought along by the two-branch model.
+
+        Returns:
+            (list[str]): model names (keys of `MODEL_LABELS`).
+        """
         unknown = sorted(set(self.models) - set(MODEL_LABELS))
         if unknown or not self.models:
             raise InvalidInputError(f"--models {','.join(self.models)}: choose among {', '.join(MODEL_LABELS)}")
@@ -95,8 +99,12 @@ class ModelChoice:
         return [name for name in TRAINING_ORDER if name in wanted]
 
     def check(self) -> None:
-        """Input errors before anything trains: paths that do not exist, weights for models not compared, keys
-        Ultralytics does not know."""
+        """Refuse bad input before anything trains.
+
+        Raises:
+            InputNotFoundError: a weights path that does not exist.
+            InvalidInputError: weights for models not compared, or `yolo_args` keys Ultralytics does not know.
+        """
         for path, flag in ((self.yolo_weights, "--yolo-weights"), (self.mask_rcnn_weights, "--mask-rcnn-weights"),
                            *((p, f"--weights {n}=") for n, p in self.weights.items())):
             if path and not Path(path).is_file():
@@ -111,7 +119,15 @@ class ModelChoice:
 
 
 def d2_schedule_opts(budget: CompareBudget, dataset: CompareDataset) -> list[str]:
-    """Dataset, input size, schedule and batch of every Detectron2 model (Mask R-CNN's 3x shape, scaled down)."""
+    """Dataset, input size, schedule and batch of every Detectron2 model (Mask R-CNN's 3x shape, scaled down).
+
+    Args:
+        budget (CompareBudget): iterations, batch, input size, seed and workers.
+        dataset (CompareDataset): the prepared dataset (classes, mask format).
+
+    Returns:
+        (list[str]): Detectron2 opts (KEY VALUE ...).
+    """
     iters = budget.d2_iters
     steps = sorted({s for s in (iters * 2 // 3, iters * 8 // 9) if 0 < s < iters})  # 3x's (2/3, 8/9) decays
     return [
@@ -130,7 +146,17 @@ def d2_schedule_opts(budget: CompareBudget, dataset: CompareDataset) -> list[str
 
 
 def predict_spec(entry: dict, weights: str, score_threshold: float) -> dict:
-    """The predictor spec (`predictors.build_predictor`) of a model's `weights` (its final ones, or a snapshot)."""
+    """The predictor spec (`predictors.build_predictor`) of a model's `weights` (its final ones, or a snapshot).
+
+    Args:
+        entry (dict): the model's entry of `train_models` (framework, config or family, opts, input size).
+        weights (str): the weights to load.
+        score_threshold (float): the score threshold of its predictions.
+
+    Returns:
+        (dict): {"framework": "detectron2", "config_file", "opts"} or {"framework": "ultralytics", "weights", "family",
+            "imgsz", "device", "score_threshold"}.
+    """
     if entry["framework"] == "ultralytics":
         return {"framework": "ultralytics", "weights": weights, "family": entry["family"], "imgsz": entry["imgsz"],
                 "device": default_device(), "score_threshold": score_threshold}
@@ -217,9 +243,20 @@ def _minutes_text(budget: CompareBudget) -> str:
 
 
 def train_models(dataset: CompareDataset, budget: CompareBudget, models_dir: Path, choice: ModelChoice) -> dict:
-    """Train, reuse or take the given weights of every chosen model; per model its plan, training record (with
-    snapshots), predictor inputs and texts. Every Detectron2 config is built once first, so a bad `--d2-opts` key
-    fails before anything trains."""
+    """Train, reuse or take the given weights of every chosen model.
+
+    Every Detectron2 config is built once first, so a bad `--d2-opts` key fails before anything trains.
+
+    Args:
+        dataset (CompareDataset): the prepared dataset.
+        budget (CompareBudget): what every model may spend.
+        models_dir (Path): one run folder per model goes here.
+        choice (ModelChoice): the models, their starting weights and pass-through settings.
+
+    Returns:
+        (dict): model name -> its plan (framework, config or model file, opts, budget and recipe texts) and its run
+            record (weights, cost, snapshots).
+    """
     choice.check()
     plans = _Plans(dataset, budget, choice, models_dir)
     names = choice.selected()

@@ -31,7 +31,19 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 
 def peak_memory(spec: dict, image_path: Path, threads: int) -> dict:
-    """Peak memory of loading `spec`'s model and predicting one image, measured in a fresh process."""
+    """Peak memory of loading `spec`'s model and predicting one image, measured in a fresh process.
+
+    Args:
+        spec (dict): the predictor spec (`predictors.build_predictor`).
+        image_path (Path): the image predicted.
+        threads (int): torch threads of the probe.
+
+    Returns:
+        (dict): peak_rss_mb and model_loaded_rss_mb over the process before the model (and peak_cuda_mb on a GPU).
+
+    Raises:
+        RuntimeError: the probe failed (its stderr's tail in the message).
+    """
     command = [sys.executable, "-m", "yolo_mask_plugin.apps.compare.profile", json.dumps(spec), str(image_path), str(threads)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -41,7 +53,16 @@ def peak_memory(spec: dict, image_path: Path, threads: int) -> dict:
 
 def peak_memories(specs: dict[str, dict], image_path: Path, threads: int) -> dict[str, dict]:
     """`peak_memory` of every model, each in its own fresh process, up to one process per CPU core at a time
-    (most of a probe is importing the frameworks; the peaks do not depend on what runs beside them)."""
+    (most of a probe is importing the frameworks; the peaks do not depend on what runs beside them).
+
+    Args:
+        specs (dict[str, dict]): model name -> predictor spec.
+        image_path (Path): the image predicted.
+        threads (int): torch threads of each probe.
+
+    Returns:
+        (dict[str, dict]): model name -> `peak_memory`.
+    """
     with ThreadPoolExecutor(max_workers=max(min(len(specs), os.cpu_count() or 1), 1)) as pool:
         futures = {name: pool.submit(peak_memory, spec, image_path, threads) for name, spec in specs.items()}
         return {name: future.result() for name, future in futures.items()}

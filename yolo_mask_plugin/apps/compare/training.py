@@ -45,9 +45,13 @@ class TrainingClock(HookBase):
         self.last_step: dict | None = None  # the clock at the end of the last training step
 
     def before_train(self) -> None:  # once the trainer is set up, as Ultralytics' clock starts
+        """Start the clock once the trainer is set up (as Ultralytics' clock starts); a resumed run goes on from its
+        last snapshot's time.
+        """
         self.clock = CostClock(self.snapshots[-1] if self.snapshots else None)  # a resumed run goes on from its last
 
     def after_step(self) -> None:
+        """Read the clock; note a snapshot at each periodic checkpoint; stop the run when its minutes are spent."""
         iteration = self.trainer.iter
         self.last_step = self.clock.read()
         if (iteration + 1) % self.period == 0:
@@ -56,6 +60,9 @@ class TrainingClock(HookBase):
             raise _TimeUp
 
     def record(self, weights: str, iterations: int) -> None:
+        """Add the snapshot `weights` (a file in the run folder) at `iterations`, at the last step's time, and write
+        snapshots.json.
+        """
         self.snapshots.append({"weights": str(self.run_dir / weights), "at": f"{iterations} it",
                                 **(self.last_step or self.clock.read())})
         self._write()
@@ -79,8 +86,20 @@ def _snapshots(run_dir: Path) -> list[dict]:
 
 
 def train_detectron2(run_dir: Path, config_file: str, opts: list[str], minutes: float | None = None) -> dict:
-    """DefaultTrainer on `config_file` + `opts` into `run_dir`, for at most `minutes` of wall time; the record of
-    the finished run (its snapshots under "snapshots")."""
+    """DefaultTrainer on `config_file` + `opts` into `run_dir`, for at most `minutes` of wall time.
+
+    Reused when `run_dir` holds a finished run of the same settings and code; an unfinished one of the same settings
+    resumes from its last checkpoint.
+
+    Args:
+        run_dir (Path): the run's folder (OUTPUT_DIR).
+        config_file (str): a config name under `configs/` or a path.
+        opts (list[str]): Detectron2 opts (KEY VALUE ...).
+        minutes (float | None): stop after this many minutes of training (None: the config's iterations).
+
+    Returns:
+        (dict): the run record (`apps.run_record`): settings, weights (model_final.pth), cost, and "snapshots".
+    """
     settings = {"config_file": config_file, "opts": list(opts), "minutes": minutes, "code": code_version()}
     record = finished_run(run_dir, settings)
     if record is not None:
@@ -119,9 +138,21 @@ def train_ultralytics_model(
     run_dir: Path, family: str, model_file: str, init_weights: str | None, data_yaml: Path, train_args: dict,
     minutes: float | None = None,
 ) -> dict:
-    """Ultralytics' trainer on `data_yaml`, for at most `minutes` (its `time=`); the record holds `last.pt`, the
-    weights after the last epoch (`best.pt` is picked on the val split, which the comparison must not do), and
-    the per-epoch snapshots under "snapshots"."""
+    """Ultralytics' trainer on `data_yaml`, for at most `minutes` (its `time=`).
+
+    Args:
+        run_dir (Path): the run's folder (Ultralytics' project/name).
+        family (str): "yolo_mask" or "yolo_seg".
+        model_file (str): the model yaml.
+        init_weights (str | None): weights to start from (None: from scratch).
+        data_yaml (Path): the YOLO-seg dataset yaml.
+        train_args (dict): Ultralytics train arguments.
+        minutes (float | None): stop after this many minutes (None: the epochs in `train_args`).
+
+    Returns:
+        (dict): the run record: its weights are `last.pt`, the weights after the last epoch (`best.pt` is picked on
+            the val split, which the comparison must not do); the per-epoch snapshots under "snapshots".
+    """
     settings = {"family": family, "model": model_file, "init_weights": init_weights, **train_args,
                 "minutes": minutes, "code": code_version()}
     record = finished_run(run_dir, settings)
