@@ -10,8 +10,8 @@ called only where it exceeds the spread (every seed's difference on the same sid
 Training wall and CPU seconds of every run are recorded. Latency is measured in `benchmarks/inference_latency.py`.
 
 A finished run is reused only when its settings and the code fingerprint (`apps/run_record.code_version`) match,
-so changed code retrains. The result file is rewritten after every seed. Mask head variants (`--mask-head pool_p2=true output_resolution=56`) train as their own
-runs, `yolo_mask_<changes>`.
+so changed code retrains. The result file is rewritten after every seed. Mask head variants
+(`--mask-head pool_p2=true output_resolution=56`) train as their own runs, `yolo_mask_<changes>`.
 
     python benchmarks/yolo_mask_vs_yolo_seg.py --seeds 0 1 2 --epochs 40 --imgsz 192
 """

@@ -7,8 +7,8 @@ counted from the run's start to the end of the snapshot's last training step, so
 final epoch is not training time) at which each was written, for the accuracy-against-compute curves. A budget in
 minutes stops a run when its time is up: Ultralytics' own `time=` argument (it fits its epochs and schedule to
 the time), and for Detectron2 a hook that stops DefaultTrainer at the same wall time (its schedule stays the one
-of its iterations). A finished run leaves a run record (`apps/run_record.py`: settings, weights, cost); a rerun with the
-same settings and code reuses it, an unfinished Detectron2 run with the same settings resumes from its last
+of its iterations). A finished run leaves a run record (`apps/run_record.py`: settings, weights, cost); a rerun
+with the same settings and code reuses it, an unfinished Detectron2 run with the same settings resumes from its last
 checkpoint (its clock goes on from the last snapshot), and a run folder left by other settings is cleared first.
 """
 from __future__ import annotations
@@ -44,11 +44,11 @@ class TrainingClock(HookBase):
         self.clock: CostClock | None = None  # started in before_train
         self.last_step: dict | None = None  # the clock at the end of the last training step
 
-    def before_train(self) -> None:  # once the trainer is set up, as Ultralytics' clock starts
+    def before_train(self) -> None:
         """Start the clock once the trainer is set up (as Ultralytics' clock starts); a resumed run goes on from its
         last snapshot's time.
         """
-        self.clock = CostClock(self.snapshots[-1] if self.snapshots else None)  # a resumed run goes on from its last
+        self.clock = CostClock(self.snapshots[-1] if self.snapshots else None)
 
     def after_step(self) -> None:
         """Read the clock; note a snapshot at each periodic checkpoint; stop the run when its minutes are spent."""
