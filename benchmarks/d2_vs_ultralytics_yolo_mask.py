@@ -14,8 +14,9 @@ trainer runs after the last epoch even with val=False. Both are scored by the sa
 the Detectron2 model is exported to an Ultralytics .pt (`export_ultralytics_checkpoint`, tested to give the
 detections and masks DefaultPredictor gives), then every .pt runs through Ultralytics' predictor on every val image
 at its original size into one pycocotools COCOeval (bbox + segm; `apps/compare/evaluate.py`). Training cost: wall
-and CPU minutes of each run (`apps/runs.py::measured_cost`). Finished runs are reused only through their run
-records (`apps/runs.py`: settings + code fingerprint), so changed code or settings train again.
+and CPU minutes of each run (`apps/cost.py::measured_cost`). Finished runs are reused only through their run
+records (`apps/run_record.py`: settings + code fingerprint), so changed code or settings train again. The result
+file is rewritten after every trained model.
 
 Ultralytics variants (each one change to the recipe):
   recipe          the demo's recipe as it is
@@ -33,7 +34,6 @@ Ultralytics variants (each one change to the recipe):
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -49,10 +49,10 @@ from yolo_mask_plugin.apps.compare.predictors import UltralyticsPredictor
 from yolo_mask_plugin.apps.compare.run import default_dataset, val_coco_results
 from yolo_mask_plugin.apps.compare.training import train_detectron2
 from yolo_mask_plugin.apps.demo import YOLO_TRAIN_ARGS
-from yolo_mask_plugin.apps.runs import (
-    code_version, difference_cell, finish_run, finished_run, measured_cost, paired_difference, provenance,
-    seed_spread, spread_cell, start_run,
-)
+from yolo_mask_plugin.apps.benchmark import benchmark_parser, new_result, write_result
+from yolo_mask_plugin.apps.cost import measured_cost
+from yolo_mask_plugin.apps.run_record import code_version, finish_run, finished_run, start_run
+from yolo_mask_plugin.apps.seed_stats import difference_cell, paired_difference, seed_spread, spread_cell
 from yolo_mask_plugin.interop.checkpoint import export_ultralytics_checkpoint
 from yolo_mask_plugin.d2.config import build_cfg
 
@@ -61,6 +61,7 @@ YOLO_MODEL = "yolo11n.yaml"
 
 
 def _no_ema(trainer) -> None:
+    """Ultralytics callback: switch the weights' EMA off."""
     trainer.ema.decay = lambda updates: 0.0  # ModelEMA then copies the model at every optimizer step
 
 
@@ -76,13 +77,18 @@ VARIANTS = {
 METRICS = ("AP", "AP50", "AP75")
 
 
-def _device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def train_ultralytics_run(run_dir: Path, data_yaml: Path, train_args: dict, variant: str) -> dict:
-    """`YOLOMask(yolo11n.yaml).train` with the recipe's variant; the run record, reused when finished with these
-    settings and code. The record's weights: `last.pt` (nothing is selected on the val split)."""
+    """`YOLOMask(yolo11n.yaml).train` with one recipe variant, reused when finished with these settings and code.
+
+    Args:
+        run_dir (Path): the run's folder.
+        data_yaml (Path): the YOLO-seg dataset yaml.
+        train_args (dict): Ultralytics train arguments (the recipe, this seed, the device).
+        variant (str): a key of `VARIANTS`.
+
+    Returns:
+        (dict): the run record (`apps.run_record`); its weights are `last.pt` (nothing is selected on the val split).
+    """
     overrides, callbacks = VARIANTS[variant]
     args = {**train_args, **overrides}
     settings = {"model": YOLO_MODEL, "variant": variant, **args, "code": code_version()}
@@ -99,11 +105,17 @@ def train_ultralytics_run(run_dir: Path, data_yaml: Path, train_args: dict, vari
     return finish_run(run_dir, settings, best.parent / "last.pt", cost)
 
 
-def d2_opts(dataset: CompareDataset, imgsz: int, iterations: int, warmup: int, seed: int, workers: int) -> list[str]:
-    """The end-to-end config on the benchmark's data, size, budget and seed; everything else is the config's. On the
-    CPU images load in the training process, as Ultralytics' trainer loads them there (it sets workers=0), so both
-    measured CPU times hold all the work (a live loader worker's time is not counted)."""
-    workers = workers if _device() == "cuda" else 0
+def d2_opts(dataset: CompareDataset, imgsz: int, iterations: int, warmup: int, seed: int, workers: int,
+            device: str) -> list[str]:
+    """The end-to-end config on the benchmark's data, size, budget, seed and device; everything else is the config's.
+
+    On the CPU images load in the training process, as Ultralytics' trainer loads them there (it sets workers=0),
+    so both measured CPU times hold all the work (a live loader worker's time is not counted).
+
+    Returns:
+        (list[str]): Detectron2 opts (KEY VALUE ...).
+    """
+    workers = workers if device == "cuda" else 0
     return [
         "DATASETS.TRAIN", f"('{COMPARE_TRAIN}',)", "DATASETS.TEST", "()",
         "MODEL.ROI_HEADS.NUM_CLASSES", str(len(dataset.classes)), "INPUT.MASK_FORMAT", dataset.mask_format,
@@ -111,26 +123,46 @@ def d2_opts(dataset: CompareDataset, imgsz: int, iterations: int, warmup: int, s
         "INPUT.MIN_SIZE_TEST", str(imgsz), "INPUT.MAX_SIZE_TEST", str(imgsz),
         "SOLVER.MAX_ITER", str(iterations), "SOLVER.WARMUP_ITERS", str(warmup),
         "SOLVER.CHECKPOINT_PERIOD", str(max(iterations // 3, 1)), "SEED", str(seed),
-        "DATALOADER.NUM_WORKERS", str(workers), "MODEL.DEVICE", _device(),
+        "DATALOADER.NUM_WORKERS", str(workers), "MODEL.DEVICE", device,
     ]
 
 
 def exported_checkpoint(record: dict, opts: list[str], imgsz: int) -> Path:
-    """The Detectron2 run's model_final.pth as an Ultralytics .pt next to it."""
+    """The Detectron2 run's model_final.pth as an Ultralytics .pt next to it.
+
+    Args:
+        record (dict): the Detectron2 run record.
+        opts (list[str]): the opts it trained with.
+        imgsz (int): input size written into the .pt.
+
+    Returns:
+        (Path): the .pt.
+    """
     cfg = build_cfg(D2_CONFIG, [*opts, "MODEL.WEIGHTS", record["weights"], "MODEL.DEVICE", "cpu"])
     model = build_model(cfg)
     DetectionCheckpointer(model).load(record["weights"])
     return export_ultralytics_checkpoint(model.eval(), Path(record["weights"]).with_suffix(".pt"), imgsz=imgsz)
 
 
-def coco_scores(weights: Path, dataset: CompareDataset, imgsz: int) -> dict:
-    """COCOeval bbox + segm of an Ultralytics YOLO-mask .pt on every val image at its original size."""
-    predictor = UltralyticsPredictor(str(weights), "yolo_mask", imgsz, _device())
+def coco_scores(weights: Path, dataset: CompareDataset, imgsz: int, device: str) -> dict:
+    """COCOeval bbox + segm of an Ultralytics YOLO-mask .pt on every val image at its original size.
+
+    Args:
+        weights (Path): the .pt.
+        dataset (CompareDataset): the prepared dataset.
+        imgsz (int): input size.
+        device (str): "cpu" or "cuda".
+
+    Returns:
+        (dict): `evaluate.coco_metrics`: "bbox" and "segm" -> AP, AP50, ... in percent.
+    """
+    predictor = UltralyticsPredictor(str(weights), "yolo_mask", imgsz, device)
     results = val_coco_results(predictor, dataset, weights.name)
     return evaluate.coco_metrics(evaluate.load_ground_truth(str(dataset.val.json_file)), results)
 
 
 def _entry(seed: int, record: dict, accuracy: dict, scored: Path) -> dict:
+    """One seed's row of a model: its AP, training minutes and the weights scored."""
     return {
         "seed": seed, **{task: {m: accuracy[task][m] for m in METRICS} for task in ("bbox", "segm")},
         "train_wall_min": record["cost"]["wall_s"] / 60, "train_cpu_min": record["cost"]["cpu_s"] / 60,
@@ -151,8 +183,16 @@ REFERENCE = "ultralytics_recipe"
 
 
 def minus_reference(result: dict, name: str) -> dict | None:
-    """Model `name`'s AP minus the Ultralytics recipe's, seed by seed (the two trained with the same seed): mean and
-    spread of the differences, and whether they exceed the seed noise (`apps.runs.paired_difference`)."""
+    """Model `name`'s AP minus the Ultralytics recipe's, seed by seed (the two trained with the same seed).
+
+    Args:
+        result (dict): the result JSON.
+        name (str): a key of its "models".
+
+    Returns:
+        (dict | None): "bbox_AP" and "segm_AP" -> `apps.seed_stats.paired_difference`; None for the reference itself
+            or without it.
+    """
     if name == REFERENCE or REFERENCE not in result["models"]:
         return None
     reference = {run["seed"]: run for run in result["models"][REFERENCE]["runs"]}
@@ -164,13 +204,21 @@ def minus_reference(result: dict, name: str) -> dict | None:
 
 
 def _fmt_difference(difference: dict | None, key: str) -> str:
+    """The cell of a difference to the reference ("(reference)" for the reference itself)."""
     return "(reference)" if difference is None else difference_cell(difference[key])
 
 
 def readme_table(result: dict) -> str:
     """The README table: one row per trained model, mean ± standard deviation over the seeds, and its AP minus the
     Ultralytics recipe's paired by seed ("within spread" unless every seed's difference has the same sign and |mean|
-    > 2 std). tests/test_readme_numbers.py checks the README holds it verbatim."""
+    > 2 std). tests/test_readme_numbers.py checks the README holds it verbatim.
+
+    Args:
+        result (dict): the result JSON, as written by `main`.
+
+    Returns:
+        (str): the markdown table.
+    """
     lines = ["| model, trainer | seeds | bbox AP | segm AP | bbox AP - recipe | segm AP - recipe | train min (wall) | "
              "train min (CPU) |", "|---" * 8 + "|"]
     for name, model in result["models"].items():
@@ -183,9 +231,9 @@ def readme_table(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output-dir", default="output/bench_d2_vs_ultralytics")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    """Train and score every model at every seed; the result file is rewritten after each model."""
+    parser = benchmark_parser(__doc__, result="benchmarks/results/d2_vs_ultralytics_yolo_mask.json", seeds=[0, 1, 2],
+                              output_dir="output/bench_d2_vs_ultralytics", device=True)
     parser.add_argument("--epochs", type=int, default=YOLO_TRAIN_ARGS["epochs"], help="Ultralytics epochs; "
                         "Detectron2 trains on as many images")
     parser.add_argument("--imgsz", type=int, default=YOLO_TRAIN_ARGS["imgsz"])
@@ -194,64 +242,64 @@ def main() -> None:
     parser.add_argument("--no-detectron2", action="store_true", help="train only the Ultralytics variants")
     parser.add_argument("--workers", type=int, default=YOLO_TRAIN_ARGS["workers"])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
-    parser.add_argument("--result", default="benchmarks/results/d2_vs_ultralytics_yolo_mask.json")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    run_provenance, run_code = provenance(args.seeds), code_version()  # the code as it was when training started
+    result = new_result(args.seeds, code_version=code_version())  # the code as it was when training started
     output_dir = Path(args.output_dir).absolute()
     dataset = prepare_dataset(*default_dataset(), output_dir / "data")
     ultralytics_args = {
         **{k: v for k, v in YOLO_TRAIN_ARGS.items() if k != "model"}, "epochs": args.epochs, "imgsz": args.imgsz,
-        "workers": args.workers, "device": _device(),
+        "workers": args.workers, "device": args.device,
     }
     images_seen = args.epochs * dataset.num_train_images
     d2_batch = build_cfg(D2_CONFIG).SOLVER.IMS_PER_BATCH
     iterations = max(round(images_seen / d2_batch), 1)
     warmup = max(round(ultralytics_args["warmup_epochs"] * dataset.num_train_images / d2_batch), 1)
+    result.update({
+        "dataset": dataset.describe(), "imgsz": args.imgsz, "epochs": args.epochs, "evaluation": (
+            "every val image at its original size through Ultralytics' predictor (Detectron2's model exported to a "
+            "YOLO-mask .pt), score >= 0.05, <= 100 detections, one pycocotools COCOeval, AP in percent"),
+        "models": {},
+    })
+    models = result["models"]
 
-    models: dict[str, dict] = {}
     if not args.no_detectron2:
         runs, opts_by_seed = [], {}
+        models["detectron2"] = {
+            "label": "single-pass YOLO-mask, Detectron2 DefaultTrainer end to end", "config": D2_CONFIG,
+            "opts_by_seed": opts_by_seed, "images_seen": iterations * d2_batch, "runs": runs,
+        }
         for seed in args.seeds:
-            opts = d2_opts(dataset, args.imgsz, iterations, warmup, seed, args.workers)
+            opts = d2_opts(dataset, args.imgsz, iterations, warmup, seed, args.workers, args.device)
             print(f"[bench] Detectron2, seed {seed}: {iterations} iterations x {d2_batch} images", flush=True)
             record = train_detectron2(output_dir / "detectron2" / f"seed{seed}", D2_CONFIG, opts)
             exported = exported_checkpoint(record, opts, args.imgsz)
-            runs.append(_entry(seed, record, coco_scores(exported, dataset, args.imgsz), exported))
+            runs.append(_entry(seed, record, coco_scores(exported, dataset, args.imgsz, args.device), exported))
             opts_by_seed[seed] = opts
-        models["detectron2"] = {
-            "label": "single-pass YOLO-mask, Detectron2 DefaultTrainer end to end", "config": D2_CONFIG,
-            "opts_by_seed": opts_by_seed, "images_seen": iterations * d2_batch, "runs": runs, "summary": _summary(runs),
-        }
+            models["detectron2"]["summary"] = _summary(runs)
+            write_result(args.result, result)  # a trained model is never lost
     for variant in args.variants:
         runs = []
+        models[f"ultralytics_{variant}"] = {
+            "label": f"single-pass YOLO-mask, Ultralytics YOLOMask.train ({variant})",
+            "train_args": {**ultralytics_args, **VARIANTS[variant][0]}, "callbacks": sorted(VARIANTS[variant][1]),
+            "images_seen": images_seen, "runs": runs,
+        }
         for seed in args.seeds:
             print(f"[bench] Ultralytics {variant}, seed {seed}: {args.epochs} epochs", flush=True)
             record = train_ultralytics_run(output_dir / f"ultralytics_{variant}" / f"seed{seed}",
                                            dataset.yolo_data_yaml, {**ultralytics_args, "seed": seed}, variant)
             weights = Path(record["weights"])
-            runs.append(_entry(seed, record, coco_scores(weights, dataset, args.imgsz), weights))
-        models[f"ultralytics_{variant}"] = {
-            "label": f"single-pass YOLO-mask, Ultralytics YOLOMask.train ({variant})",
-            "train_args": {**ultralytics_args, **VARIANTS[variant][0]}, "callbacks": sorted(VARIANTS[variant][1]),
-            "images_seen": images_seen, "runs": runs, "summary": _summary(runs),
-        }
+            runs.append(_entry(seed, record, coco_scores(weights, dataset, args.imgsz, args.device), weights))
+            models[f"ultralytics_{variant}"]["summary"] = _summary(runs)
+            write_result(args.result, result)  # a trained model is never lost
 
-    result = {
-        "provenance": run_provenance, "code_version": run_code, "dataset": dataset.describe(),
-        "imgsz": args.imgsz, "epochs": args.epochs, "evaluation": (
-            "every val image at its original size through Ultralytics' predictor (Detectron2's model exported to a "
-            "YOLO-mask .pt), score >= 0.05, <= 100 detections, one pycocotools COCOeval, AP in percent"),
-        "models": models,
-    }
-    out = Path(args.result)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_result(args.result, result)
     print(json.dumps({k: v for k, v in result.items() if k != "models"}, indent=2))
     print(readme_table(result))
-    print(f"[bench] results: {out}")
+    print(f"[bench] results: {args.result}")
 
 
 if __name__ == "__main__":

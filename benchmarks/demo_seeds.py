@@ -10,23 +10,31 @@ same settings and code).
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from yolo_mask_plugin.apps.runs import provenance, seed_spread
+from yolo_mask_plugin.apps.benchmark import (
+    add_code_files, benchmark_parser, new_result, run_recording_code_files, write_result,
+)
+from yolo_mask_plugin.apps.seed_stats import seed_spread
 
 TARGET = {"segm_AP_at_least": 35.0, "wall_s_at_most": 15 * 60}
 
 
-def run_seed(seed: int, output_dir: Path) -> dict:
-    """One `yolo-mask demo --seed <seed>` run; what its metrics.json says, reduced to the numbers reported."""
-    command = [sys.executable, "-m", "yolo_mask_plugin.apps.cli", "demo", "--seed", str(seed),
-               "--output-dir", str(output_dir)]
-    subprocess.run(command, check=True)
+def run_seed(seed: int, output_dir: Path) -> tuple[dict, dict[str, str]]:
+    """One `yolo-mask demo --seed <seed>` run in a fresh interpreter.
+
+    Args:
+        seed (int): the demo's `--seed`.
+        output_dir (Path): the demo's `--output-dir`.
+
+    Returns:
+        (tuple[dict, dict[str, str]]): what its metrics.json says, reduced to the numbers reported, and the code
+            files the demo's process used (`apps.provenance.code_files`).
+    """
+    used = run_recording_code_files("yolo_mask_plugin.apps.cli", [
+        "demo", "--seed", str(seed), "--output-dir", str(output_dir)], output_dir / "code_files.json")
     metrics = json.loads((output_dir / "metrics.json").read_text())
     with open(output_dir / "yolo" / "results.csv") as f:  # Ultralytics' own log of the YOLO run, last epoch last
         last_epoch = {k.strip(): v for k, v in list(csv.DictReader(f))[-1].items()}
@@ -39,11 +47,18 @@ def run_seed(seed: int, output_dir: Path) -> dict:
         "wall_s": metrics["wall_time_s"],
         "yolo_train_args": metrics["yolo_train_args"],
         "yolo_val_box_mAP50_95": float(last_epoch["metrics/mAP50-95(B)"]),
-    }
+    }, used
 
 
 def summary(runs: list[dict]) -> dict:
-    """Mean and sample standard deviation over seeds, and whether every seed met the target."""
+    """Mean and sample standard deviation over seeds, and whether every seed met the target.
+
+    Args:
+        runs (list[dict]): `run_seed`'s numbers of each seed.
+
+    Returns:
+        (dict): `seed_spread` of segm_AP, bbox_AP and wall_s (total), and target_met_by_every_seed.
+    """
     out = {key: seed_spread(values) for key, values in (
         ("segm_AP", [r["segm_AP"] for r in runs]), ("bbox_AP", [r["bbox_AP"] for r in runs]),
         ("wall_s", [r["wall_s"]["total"] for r in runs]))}
@@ -55,7 +70,14 @@ def summary(runs: list[dict]) -> dict:
 
 
 def readme_table(result: dict) -> str:
-    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim)."""
+    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim).
+
+    Args:
+        result (dict): the result JSON, as written by `main`.
+
+    Returns:
+        (str): the markdown table.
+    """
     rows = ["| seed | bbox AP | segm AP | segm AP50 | segm AP75 | YOLO stage (s) | mask stage + eval (s) | total (s) |",
             "|---|---|---|---|---|---|---|---|"]
     for r in result["runs"]:
@@ -76,16 +98,17 @@ def readme_table(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--output-dir", default="output/bench_demo_seeds")
-    parser.add_argument("--result", default="benchmarks/results/demo_seeds.json")
+    """Run the demo at every seed; the result file is rewritten after each."""
+    parser = benchmark_parser(__doc__, result="benchmarks/results/demo_seeds.json", seeds=[0, 1, 2],
+                              output_dir="output/bench_demo_seeds")
     args = parser.parse_args()
-    result = {"provenance": provenance(args.seeds), "target": TARGET, "runs": []}
+    result = new_result(args.seeds, target=TARGET, runs=[])
     for seed in args.seeds:
-        result["runs"].append(run_seed(seed, Path(args.output_dir).absolute() / f"seed{seed}"))
+        run, used = run_seed(seed, Path(args.output_dir).absolute() / f"seed{seed}")
+        result["runs"].append(run)
         result["summary"] = summary(result["runs"])
-        Path(args.result).write_text(json.dumps(result, indent=2) + "\n")  # after every seed: nothing finished is lost
+        add_code_files(result, used)
+        write_result(args.result, result)  # after every seed: nothing finished is lost
         print(json.dumps(result["runs"][-1]), flush=True)
     print(readme_table(result))
 

@@ -47,7 +47,7 @@ from ultralytics.utils import ASSETS, ops
 
 from yolo_mask_plugin.adapters import YOLOMask
 from yolo_mask_plugin.apps.latency import interleaved_latency
-from yolo_mask_plugin.apps.runs import provenance
+from yolo_mask_plugin.apps.benchmark import benchmark_parser, new_result, write_result
 from yolo_mask_plugin.core.paste import paste_masks
 from yolo_mask_plugin.core.threads import kept_torch_threads
 
@@ -63,13 +63,30 @@ GRAPH_PARTS = {"/nms/model/": "detector", "/mask_head/laterals": "mask_laterals"
 
 
 def benchmark_image(imgsz: int) -> torch.Tensor:
-    """bus.jpg (shipped with Ultralytics) letterboxed to imgsz x imgsz, as a (1, 3, H, W) float batch."""
+    """bus.jpg (shipped with Ultralytics) letterboxed to imgsz x imgsz.
+
+    Args:
+        imgsz (int): the side of the square input.
+
+    Returns:
+        (torch.Tensor): (1, 3, imgsz, imgsz) float batch in [0, 1], RGB.
+    """
     image = LetterBox((imgsz, imgsz), auto=False)(image=cv2.imread(str(ASSETS / "bus.jpg")))
     return torch.from_numpy(np.ascontiguousarray(image[..., ::-1].transpose(2, 0, 1))).float()[None] / 255
 
 
 def export(name: str, k: int, imgsz: int, folder: Path) -> tuple[str, torch.nn.Module]:
-    """The ONNX file of `name` with NMS in the graph (conf=0, max_det=k), and the eager module it was traced from."""
+    """The ONNX file of `name` with NMS in the graph (conf=0, max_det=k), and the eager module it was traced from.
+
+    Args:
+        name (str): a key of `MODELS`.
+        k (int): max_det, the fixed detection count.
+        imgsz (int): input size.
+        folder (Path): a new folder for the export.
+
+    Returns:
+        (tuple[str, torch.nn.Module]): the .onnx path and the traced module in eval mode.
+    """
     factory, yaml = MODELS[name]
     model, traced = factory(yaml), {}
     model.add_callback("on_export_end", lambda exporter: traced.update(model=exporter.model, args=exporter.args))
@@ -81,7 +98,16 @@ def export(name: str, k: int, imgsz: int, folder: Path) -> tuple[str, torch.nn.M
 
 
 def session(path: str, threads: int, profile: bool = False) -> ort.InferenceSession:
-    """A CPU session with `threads` intra-op threads (ORT's other defaults); a profile goes next to the model."""
+    """An ONNX Runtime CPU session with `threads` intra-op threads (ORT's other defaults).
+
+    Args:
+        path (str): the .onnx file.
+        threads (int): intra-op threads.
+        profile (bool): enable ORT's profiler (the profile goes next to the model).
+
+    Returns:
+        (ort.InferenceSession): the session.
+    """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.enable_profiling = profile
@@ -95,7 +121,16 @@ def kept(detections: torch.Tensor) -> torch.Tensor:
 
 
 def with_masks(name: str, outputs: list[torch.Tensor], hw: tuple[int, int]) -> torch.Tensor:
-    """A user's masks at the input resolution from a graph's batch-1 outputs (boxes alone for detect)."""
+    """A user's masks at the input resolution from a graph's batch-1 outputs (boxes alone for detect).
+
+    Args:
+        name (str): a key of `MODELS`.
+        outputs (list[torch.Tensor]): the graph's outputs.
+        hw (tuple[int, int]): the input's height and width.
+
+    Returns:
+        (torch.Tensor): (K, H, W) masks, or (K, C) detections for detect.
+    """
     det = kept(outputs[0][0])
     if name == "yolo_seg":
         return ops.process_mask(outputs[1][0], det[:, 6:], det[:, :4], hw, upsample=True)
@@ -105,7 +140,17 @@ def with_masks(name: str, outputs: list[torch.Tensor], hw: tuple[int, int]) -> t
 
 
 def runners(name: str, path: str, module: torch.nn.Module, threads: int) -> dict[str, Callable]:
-    """One run per backend: image batch -> masks (or boxes) at the input resolution."""
+    """One run per backend: image batch -> masks (or boxes) at the input resolution.
+
+    Args:
+        name (str): a key of `MODELS`.
+        path (str): its .onnx file.
+        module (torch.nn.Module): the eager module the exporter traced.
+        threads (int): ORT intra-op threads.
+
+    Returns:
+        (dict[str, Callable]): "onnxruntime" and "eager" -> run.
+    """
     sess = session(path, threads)
     input_name = sess.get_inputs()[0].name
 
@@ -121,8 +166,19 @@ def runners(name: str, path: str, module: torch.nn.Module, threads: int) -> dict
 
 
 def graph_profile(path: str, x: torch.Tensor, threads: int, warmup: int, runs: int) -> dict[str, float]:
-    """Mean ms per run of each part of the YOLO-mask graph, from ORT's profiler: kernel times after `warmup` runs;
-    "overhead" is the rest of the session's run time."""
+    """Mean ms per run of each part of the YOLO-mask graph, from ORT's profiler.
+
+    Args:
+        path (str): the YOLO-mask .onnx file.
+        x (torch.Tensor): the input batch.
+        threads (int): intra-op threads.
+        warmup (int): runs before the profiled ones.
+        runs (int): profiled runs.
+
+    Returns:
+        (dict[str, float]): part (`GRAPH_PARTS`, "glue") -> kernel ms per run, "session_run" and "overhead" (the rest
+            of the session's run time).
+    """
     sess = session(path, threads, profile=True)
     feed = {sess.get_inputs()[0].name: x.numpy()}
     for _ in range(warmup + runs):
@@ -141,7 +197,14 @@ def graph_profile(path: str, x: torch.Tensor, threads: int, warmup: int, runs: i
 
 
 def crossings(ratios: dict[int, float]) -> list[dict]:
-    """Every pair of neighbouring counts between which the YOLO-mask / YOLO-seg ratio passes 1.0 (none: [])."""
+    """Every pair of neighbouring counts between which the YOLO-mask / YOLO-seg ratio passes 1.0.
+
+    Args:
+        ratios (dict[int, float]): detection count -> ratio.
+
+    Returns:
+        (list[dict]): {"between_detections": [lo, hi], "ratio": [at lo, at hi]}; [] when it never crosses.
+    """
     ks = sorted(ratios)
     return [
         {"between_detections": [lo, hi], "ratio": [ratios[lo], ratios[hi]]}
@@ -159,7 +222,14 @@ def _paste_ms(path: str, x: torch.Tensor, args: argparse.Namespace) -> float:
 
 
 def readme_table(result: dict) -> str:
-    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim)."""
+    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim).
+
+    Args:
+        result (dict): the result JSON, as written by `main`.
+
+    Returns:
+        (str): the markdown table.
+    """
     rows = ["| backend | detections | detect ms | YOLO-seg ms | YOLO-mask ms | YOLO-mask / detect | YOLO-mask / YOLO-seg |",
             "|---|---|---|---|---|---|---|"]
     for backend, by_k in result["latency_ms"].items():
@@ -173,7 +243,8 @@ def readme_table(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """Export and time every model at every detection count; profile YOLO-mask when a goal is missed."""
+    parser = benchmark_parser(__doc__, result="benchmarks/results/inference_latency.json")
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--threads", type=int, default=2, help="torch threads and ORT intra-op threads")
     parser.add_argument("--warmup", type=int, default=5)
@@ -181,12 +252,12 @@ def main() -> None:
     parser.add_argument("--profile-runs", type=int, default=20)
     parser.add_argument("--profile", action="store_true", help="profile YOLO-mask even if the goals are met")
     parser.add_argument("--quick", action="store_true", help="check the script: 320x320, 3 runs, no result file")
-    parser.add_argument("--result", default="benchmarks/results/inference_latency.json")
     args = parser.parse_args()
     if args.quick:
         args.imgsz, args.warmup, args.runs, args.profile_runs = 320, 1, 3, 2
     torch.set_num_threads(args.threads)
     result_path = Path(args.result).absolute()
+    result = new_result()
     x = benchmark_image(args.imgsz)
 
     latency: dict = {"onnxruntime": {}, "eager": {}}
@@ -223,8 +294,7 @@ def main() -> None:
             name: {"ratio": at_goal[name], "at_most": limit, "met": at_goal[name] <= limit}
             for name, limit in GOALS.items()
         }
-        result = {
-            "provenance": provenance(),
+        result.update({
             "setup": {"input": f"{args.imgsz}x{args.imgsz}", "batch": 1, "image": "ultralytics/assets/bus.jpg",
                       "weights": "untrained (built from yaml)", "export": "onnx, NMS in the graph, conf=0, max_det=K",
                       "detections": list(DETECTIONS), "checked": "every run returned exactly K detections",
@@ -237,7 +307,7 @@ def main() -> None:
                 for backend, r in ratios.items()
             },
             "goals_onnxruntime_at_10_detections": goals,
-        }
+        })
         if args.profile or not all(g["met"] for g in goals.values()):
             result["yolo_mask_profile_ms"] = {
                 str(k): {
@@ -251,11 +321,8 @@ def main() -> None:
     if "yolo_mask_profile_ms" in result:
         print(json.dumps(result["yolo_mask_profile_ms"], indent=2))
     print(readme_table(result))
-    text = json.dumps(result, indent=2)
-    if args.quick:  # a check of the script, not a result
-        return
-    result_path.parent.mkdir(parents=True, exist_ok=True)
-    result_path.write_text(text)
+    if not args.quick:  # --quick checks the script; its numbers are not a result
+        write_result(result_path, result)
 
 
 if __name__ == "__main__":

@@ -8,16 +8,12 @@ multiply-adds once, as fvcore does.
 """
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
-
 import torch
 from fvcore.nn import FlopCountAnalysis
 from ultralytics.nn.tasks import yaml_model_load
 
 from yolo_mask_plugin.adapters import YOLOMaskModel
-from yolo_mask_plugin.apps.runs import provenance
+from yolo_mask_plugin.apps.benchmark import benchmark_parser, new_result, write_result
 from yolo_mask_plugin.core.mask_branch import MASK_HEAD_DEFAULTS
 
 SIZE = 640
@@ -35,12 +31,21 @@ class _Branch(torch.nn.Module):
 
 
 def _quiet_total(analysis: FlopCountAnalysis) -> int:
+    """fvcore's total FLOPs, without its warnings about unsupported ops and uncalled modules."""
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
     return int(analysis.total())
 
 
 def branch_flops(width: int, detections: int) -> tuple[int, int]:
-    """(mask branch FLOPs for `detections` boxes, detector FLOPs) of yolo11n at 640 with a `width`-wide head."""
+    """FLOPs of yolo11n at 640 with a `width`-wide mask head, and of its mask branch for `detections` boxes.
+
+    Args:
+        width (int): lateral and conv channels of the mask head.
+        detections (int): boxes the branch runs on.
+
+    Returns:
+        (tuple[int, int]): (mask branch FLOPs, detector FLOPs), multiply-adds counted once.
+    """
     spec = {"lateral_channels": width, "conv_dim": width}
     model = YOLOMaskModel({**yaml_model_load("yolo11n.yaml"), "mask_head": spec}, nc=80, verbose=False).eval()
     x = torch.zeros(1, 3, SIZE, SIZE)
@@ -55,7 +60,14 @@ def branch_flops(width: int, detections: int) -> tuple[int, int]:
 
 
 def readme_table(result: dict) -> str:
-    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim)."""
+    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim).
+
+    Args:
+        result (dict): the result JSON, as written by `main`.
+
+    Returns:
+        (str): the markdown table.
+    """
     widths = sorted({r["head_width"] for r in result["rows"]})
     counts = sorted({r["detections"] for r in result["rows"]})
     ratio = {(r["head_width"], r["detections"]): r["branch_over_detector"] for r in result["rows"]}
@@ -67,19 +79,17 @@ def readme_table(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--result", default="benchmarks/results/mask_head_cost.json")
-    args = parser.parse_args()
-    rows = []
+    """Count the FLOPs of every head width and detection count; write the result once all are counted."""
+    args = benchmark_parser(__doc__, result="benchmarks/results/mask_head_cost.json").parse_args()
+    result = new_result(input=f"{SIZE}x{SIZE}", yolo="yolo11n", rows=[])
+    rows = result["rows"]
     for width in (MASK_HEAD_DEFAULTS["conv_dim"], 256):
         for detections in (1, 10, 30, 100):
             branch, detector = branch_flops(width, detections)
             rows.append({"head_width": width, "detections": detections, "branch_gflops": branch / 1e9,
                          "detector_gflops": detector / 1e9, "branch_over_detector": branch / detector})
             print(rows[-1], flush=True)
-    result = {"provenance": provenance(), "input": f"{SIZE}x{SIZE}", "yolo": "yolo11n", "rows": rows}
-    Path(args.result).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.result).write_text(json.dumps(result, indent=2))
+    write_result(args.result, result)
     print(readme_table(result))
 
 

@@ -18,12 +18,9 @@ every run; finished runs are reused through their run records (settings + code f
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
-
-import torch
 
 from yolo_mask_plugin.apps.compare import evaluate
 from yolo_mask_plugin.apps.compare.dataset import COMPARE_TRAIN, prepare_dataset
@@ -32,9 +29,8 @@ from yolo_mask_plugin.apps.compare.predictors import SCORE_THRESHOLD, build_pred
 from yolo_mask_plugin.apps.compare.run import default_dataset, val_coco_results
 from yolo_mask_plugin.apps.compare.training import train_detectron2
 from yolo_mask_plugin.apps.demo import DEMO_CONFIG, YOLO_TRAIN_ARGS, train_demo_yolo
-from yolo_mask_plugin.apps.runs import (
-    difference_cell, paired_difference, provenance, seed_spread, spread_cell,
-)
+from yolo_mask_plugin.apps.benchmark import benchmark_parser, new_result, write_result
+from yolo_mask_plugin.apps.seed_stats import difference_cell, paired_difference, seed_spread, spread_cell
 from yolo_mask_plugin.d2.config import build_cfg
 
 # name -> Detectron2 opts on top of the demo's config (whose mask branch is "p2-p5, 28")
@@ -50,12 +46,15 @@ REFERENCE = "p2-p5, 28"
 SCORES = ("segm_AP", "segm_AP75", "boundary_AP", "boundary_AP75", "bbox_AP")
 
 
-def _device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def schedule_opts(iters: int) -> list[str]:
-    """The demo config's solver (600 iterations, decays at 400 and 530, 50 warm-up) scaled to `iters`."""
+    """The demo config's solver (its iterations, LR decay steps and warm-up) scaled to `iters`.
+
+    Args:
+        iters (int): the iterations to train.
+
+    Returns:
+        (list[str]): Detectron2 opts (KEY VALUE ...).
+    """
     cfg = build_cfg(DEMO_CONFIG)
     scale = iters / cfg.SOLVER.MAX_ITER
     scaled = {round(step * scale) for step in cfg.SOLVER.STEPS}
@@ -66,7 +65,16 @@ def schedule_opts(iters: int) -> list[str]:
 
 
 def scores(config_opts: list[str], weights: Path, dataset) -> dict:
-    """COCOeval bbox + segm and Boundary AP of a trained variant on every val image at its original size."""
+    """COCOeval bbox + segm and Boundary AP of a trained variant on every val image at its original size.
+
+    Args:
+        config_opts (list[str]): the variant's Detectron2 opts on the demo config.
+        weights (Path): its trained weights.
+        dataset (CompareDataset): the prepared dataset (its val split is scored).
+
+    Returns:
+        (dict): segm_AP, segm_AP75, boundary_AP, boundary_AP75, bbox_AP, and the full segm and boundary metrics.
+    """
     spec = predict_spec({"framework": "detectron2", "config_file": DEMO_CONFIG, "opts": config_opts}, str(weights),
                         SCORE_THRESHOLD)
     results = val_coco_results(build_predictor(spec), dataset, Path(weights).parent.name)
@@ -78,7 +86,15 @@ def scores(config_opts: list[str], weights: Path, dataset) -> dict:
 
 
 def summarize(runs: dict[str, list[dict]]) -> dict:
-    """Per variant: spread over seeds of each score and the training minutes; difference to REFERENCE by seed."""
+    """Per variant: spread over seeds of each score and the training minutes; difference to REFERENCE by seed.
+
+    Args:
+        runs (dict[str, list[dict]]): variant -> one entry per seed.
+
+    Returns:
+        (dict): variant -> {score: `seed_spread`, "train_wall_min": `seed_spread`, "minus_reference": {"segm_AP",
+            "boundary_AP": `paired_difference`} where 2 or more seeds pair with the reference}.
+    """
     summary = {}
     reference = {r["seed"]: r for r in runs.get(REFERENCE, [])}
     for name, entries in runs.items():
@@ -95,6 +111,7 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
 
 
 def _diff(name: str, summary: dict, key: str) -> str:
+    """The cell of `name`'s difference to the reference in `key`."""
     if name == REFERENCE:
         return "reference"
     d = summary.get("minus_reference", {}).get(key)
@@ -105,7 +122,14 @@ def _diff(name: str, summary: dict, key: str) -> str:
 
 def readme_table(result: dict) -> str:
     """The README table: mean ± std over seeds per variant and the paired difference to the reference
-    (tests/test_readme_numbers.py checks the README holds it verbatim)."""
+    (tests/test_readme_numbers.py checks the README holds it verbatim).
+
+    Args:
+        result (dict): the result JSON, as written by `main`.
+
+    Returns:
+        (str): the markdown table.
+    """
     n = len(result["provenance"]["seeds"])
     lines = [f"| mask branch ({n} seeds, same detector per seed) | segm AP | Boundary AP | Boundary AP75 | "
              f"segm AP - {REFERENCE} | Boundary AP - {REFERENCE} | bbox AP | train min (wall) |",
@@ -119,25 +143,22 @@ def readme_table(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output-dir", default="output/bench_mask_resolution")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    """Train and score every variant at every seed; the result file is rewritten after each run."""
+    parser = benchmark_parser(__doc__, result="benchmarks/results/mask_resolution.json", seeds=[0, 1, 2],
+                              output_dir="output/bench_mask_resolution", device=True)
     parser.add_argument("--detectors", nargs="+", default=None,
                         help="one YOLO .pt per seed (default: train each with the demo's recipe and seed)")
     parser.add_argument("--iters", type=int, default=build_cfg(DEMO_CONFIG).SOLVER.MAX_ITER,
                         help="Detectron2 iterations of each mask branch (the demo config's solver, scaled)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--result", default="benchmarks/results/mask_resolution.json")
     args = parser.parse_args()
     if args.detectors and len(args.detectors) != len(args.seeds):
         parser.error(f"--detectors: {len(args.detectors)} files for {len(args.seeds)} seeds")
 
-    result = {"provenance": provenance(args.seeds), "config": DEMO_CONFIG, "iters": args.iters,
-              "reference": REFERENCE, "variants": {v: VARIANTS[v] for v in args.variants}, "runs": {}}
+    result = new_result(args.seeds, config=DEMO_CONFIG, iters=args.iters, reference=REFERENCE,
+                        variants={v: VARIANTS[v] for v in args.variants}, runs={})
     output_dir = Path(args.output_dir).absolute()
     dataset = prepare_dataset(*default_dataset(), output_dir / "data")
-    out = Path(args.result)
-    out.parent.mkdir(parents=True, exist_ok=True)
     for i, seed in enumerate(args.seeds):
         if args.detectors:
             detector = Path(args.detectors[i]).absolute()
@@ -147,7 +168,7 @@ def main() -> None:
         base = [
             "DATASETS.TRAIN", f"('{COMPARE_TRAIN}',)", "DATASETS.TEST", "()", "INPUT.MASK_FORMAT", dataset.mask_format,
             "MODEL.ROI_HEADS.NUM_CLASSES", str(len(dataset.classes)), "MODEL.YOLO.WEIGHTS", str(detector),
-            "MODEL.YOLO.FREEZE", "True", "MODEL.DEVICE", _device(), "SEED", str(seed), *schedule_opts(args.iters),
+            "MODEL.YOLO.FREEZE", "True", "MODEL.DEVICE", args.device, "SEED", str(seed), *schedule_opts(args.iters),
         ]
         for name in args.variants:
             opts = [*base, *VARIANTS[name]]
@@ -158,13 +179,13 @@ def main() -> None:
                      "train_wall_min": record["cost"]["wall_s"] / 60, "train_cpu_min": record["cost"]["cpu_s"] / 60}
             result["runs"].setdefault(name, []).append(entry)
             result["summary"] = summarize(result["runs"])
-            out.write_text(json.dumps(result, indent=2))  # a finished run is never lost
+            write_result(args.result, result)  # a finished run is never lost
         boxes = {result["runs"][v][-1]["bbox_AP"] for v in args.variants}
         if max(boxes) - min(boxes) > 1e-6 or any(math.isnan(b) for b in boxes):
             raise RuntimeError(f"seed {seed}: the variants' bbox AP differ ({boxes}): the detector did not stay fixed")
     print(json.dumps(result["summary"], indent=2))
     print(readme_table(result))
-    print(f"[bench] results: {out}")
+    print(f"[bench] results: {args.result}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 
+from yolo_mask_plugin.apps.benchmark import add_code_files, benchmark_parser, new_result, write_result
+from yolo_mask_plugin.apps.cost import memory_mb, reset_peak_memory
+from yolo_mask_plugin.apps.provenance import code_files
+
 IMAGE_SIZE = 640
 # instances per image: COCO's long tail (mean ~7, most images few, some crowded), and one crowd of 120
 COUNTS = (120, 40, 25, 15, 12, 10, 8, 7, 6, 5, 4, 3, 3, 2, 2, 1)
@@ -32,7 +36,15 @@ CLASSES = ("blob", "box", "tri")
 
 
 def crowded_coco(root: Path, seed: int = 0) -> tuple[Path, Path]:
-    """COCO json + PNGs of `len(COUNTS)` crowded 640 px scenes; visible (occluded) masks as RLE."""
+    """COCO json + PNGs of `len(COUNTS)` crowded 640 px scenes; visible (occluded) masks as RLE.
+
+    Args:
+        root (Path): where instances.json and images/ go.
+        seed (int): the scenes' random seed.
+
+    Returns:
+        (tuple[Path, Path]): the json and the image folder.
+    """
     rng = np.random.default_rng(seed)
     image_dir = root / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
@@ -76,27 +88,33 @@ def crowded_coco(root: Path, seed: int = 0) -> tuple[Path, Path]:
     return json_file, image_dir
 
 
-def _vm_mb(field: str) -> float:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
-
-
 def measure(family: str, data_yaml: str, batch: int, epochs: int, output: str) -> dict:
-    """Child process: train `family` for `epochs` and report per-step times and peak memory."""
+    """Child process: train `family` for `epochs` and report per-step times and peak memory.
+
+    Args:
+        family (str): "yolo_mask" or "yolo_seg".
+        data_yaml (str): the YOLO-seg dataset yaml.
+        batch (int): images per step.
+        epochs (int): epochs to train.
+        output (str): Ultralytics' `project` folder.
+
+    Returns:
+        (dict): steps, step_s (each step), median_step_s (after the first), median_data_s, peak_rss_mb (training
+            steps only), peak_rss_mb_with_final_validation, code_files (what this process used).
+    """
     from yolo_mask_plugin.adapters import YOLOMask
     from yolo_mask_plugin.adapters.train import AllThreadsSegmentationTrainer
     from yolo_mask_plugin.apps.demo import YOLO_TRAIN_ARGS
     from ultralytics import YOLO
 
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset VmHWM to the current RSS (Linux >= 4.0)
-    baseline = _vm_mb("VmRSS")
+    reset_peak_memory()
+    baseline = memory_mb("VmRSS")
     model = YOLOMask("yolo11n.yaml") if family == "yolo_mask" else YOLO("yolo11n-seg.yaml")
     marks: dict[str, list[float]] = {"start": [], "end": [], "peak_mb": []}
 
     def batch_end(trainer) -> None:
         marks["end"].append(time.perf_counter())
-        marks["peak_mb"].append(_vm_mb("VmHWM"))
+        marks["peak_mb"].append(memory_mb("VmHWM"))
 
     model.add_callback("on_train_batch_start", lambda trainer: marks["start"].append(time.perf_counter()))
     model.add_callback("on_train_batch_end", batch_end)
@@ -110,12 +128,20 @@ def measure(family: str, data_yaml: str, batch: int, epochs: int, output: str) -
         "steps": len(steps), "step_s": steps, "median_step_s": float(np.median(steps[1:])),
         "median_data_s": float(np.median(data)) if data else None,
         "peak_rss_mb": round(marks["peak_mb"][-1] - baseline, 1),  # training steps only
-        "peak_rss_mb_with_final_validation": round(_vm_mb("VmHWM") - baseline, 1),
+        "peak_rss_mb_with_final_validation": round(memory_mb("VmHWM") - baseline, 1),
+        "code_files": code_files(),
     }
 
 
 def readme_table(result: dict) -> str:
-    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim)."""
+    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim).
+
+    Args:
+        result (dict): the result JSON, as written by `main`.
+
+    Returns:
+        (str): the markdown table.
+    """
     rows = ["| model | median step (s) | median data (s) | peak RSS over training (MB) |", "|---|---|---|---|"]
     for name, label in (("yolo_mask", "YOLO-mask"), ("yolo_seg", "YOLO-seg")):
         r = result[name]
@@ -129,18 +155,17 @@ def readme_table(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output-dir", default="output/bench_training_cost")
+    """Generate the scenes, train each model in its own process, write the result after each."""
+    parser = benchmark_parser(__doc__, result="benchmarks/results/training_cost.json",
+                              output_dir="output/bench_training_cost")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=3, help="each epoch is len(COUNTS) / batch steps")
-    parser.add_argument("--result", default="benchmarks/results/training_cost.json")
     parser.add_argument("--child", nargs=2, metavar=("FAMILY", "DATA_YAML"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(*args.child, args.batch, args.epochs, args.output_dir)))
         return
 
-    from yolo_mask_plugin.apps.runs import provenance
     from yolo_mask_plugin.data import coco_to_yolo_seg, write_yolo_data_yaml
 
     output = Path(args.output_dir).absolute()
@@ -148,8 +173,8 @@ def main() -> None:
     for split in ("train", "val"):
         info = coco_to_yolo_seg(json_file, image_dir, output / "yolo", split)
     data_yaml = write_yolo_data_yaml(output / "yolo", info["names"])
-    result = {"provenance": provenance([0]), "images": len(COUNTS), "instances": info["num_instances"],
-              "instances_per_image": list(COUNTS), "imgsz": IMAGE_SIZE, "batch": args.batch, "epochs": args.epochs}
+    result = new_result([0], images=len(COUNTS), instances=info["num_instances"], instances_per_image=list(COUNTS),
+                        imgsz=IMAGE_SIZE, batch=args.batch, epochs=args.epochs)
     for family in ("yolo_mask", "yolo_seg"):
         command = [sys.executable, __file__, "--child", family, str(data_yaml), "--batch", str(args.batch),
                    "--epochs", str(args.epochs), "--output-dir", str(output)]
@@ -157,6 +182,8 @@ def main() -> None:
         if done.returncode:
             raise RuntimeError(f"{family} failed:\n{done.stderr[-4000:]}")
         result[family] = json.loads(done.stdout.strip().splitlines()[-1])
+        add_code_files(result, result[family].pop("code_files"))
+        write_result(args.result, result)  # a finished model is never lost
         print(family, {k: v for k, v in result[family].items() if k != "step_s"}, flush=True)
     mask, seg = result["yolo_mask"], result["yolo_seg"]
     result["ratios"] = {
@@ -164,8 +191,7 @@ def main() -> None:
         "peak_memory_yolo_mask_over_yolo_seg": mask["peak_rss_mb"] / seg["peak_rss_mb"],
     }
     result["goals"] = {"step_ratio_at_most": 1.3, "memory_ratio_at_most": 1.0}
-    Path(args.result).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.result).write_text(json.dumps(result, indent=2))
+    write_result(args.result, result)
     print(json.dumps(result["ratios"], indent=2))
     print(readme_table(result))
 

@@ -9,15 +9,14 @@ seed, their mean and sample standard deviation, and the paired YOLO-mask - YOLO-
 called only where it exceeds the spread (every seed's difference on the same side of 0 and |mean| > 2 std).
 Training wall and CPU seconds of every run are recorded. Latency is measured in `benchmarks/inference_latency.py`.
 
-A finished run is reused only when its settings and the code fingerprint (`apps/runs.code_version`) match, so
-changed code retrains. Mask head variants (`--mask-head pool_p2=true output_resolution=56`) train as their own
-runs, `yolo_mask_<changes>`.
+A finished run is reused only when its settings and the code fingerprint (`apps/run_record.code_version`) match,
+so changed code retrains. The result file is rewritten after every seed. Mask head variants
+(`--mask-head pool_p2=true output_resolution=56`) train as their own runs, `yolo_mask_<changes>`.
 
     python benchmarks/yolo_mask_vs_yolo_seg.py --seeds 0 1 2 --epochs 40 --imgsz 192
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -29,20 +28,34 @@ from yolo_mask_plugin.adapters import YOLOMask
 from yolo_mask_plugin.adapters.train import AllThreadsSegmentationTrainer
 from yolo_mask_plugin.adapters.training import train_ultralytics
 from yolo_mask_plugin.apps.demo import YOLO_TRAIN_ARGS
-from yolo_mask_plugin.apps.runs import (
-    code_version, exceeds_spread, finish_run, finished_run, measured_cost, provenance, seed_spread, start_run,
-)
+from yolo_mask_plugin.apps.benchmark import benchmark_parser, new_result, write_result
+from yolo_mask_plugin.apps.compare.evaluate import ultralytics_val_metrics
+from yolo_mask_plugin.apps.cost import measured_cost
+from yolo_mask_plugin.apps.run_record import code_version, finish_run, finished_run, start_run
+from yolo_mask_plugin.apps.seed_stats import exceeds_spread, seed_spread
 from yolo_mask_plugin.core.mask_branch import MASK_HEAD_DEFAULTS
-from yolo_mask_plugin.core.threads import kept_torch_threads
 from yolo_mask_plugin.data import default_shapes_root, generate_shapes_dataset
 
-METRICS = {"mask_mAP50_95": "metrics/mAP50-95(M)", "mask_mAP50": "metrics/mAP50(M)",
-           "box_mAP50_95": "metrics/mAP50-95(B)", "box_mAP50": "metrics/mAP50(B)"}
+# this result's key -> `ultralytics_val_metrics`' key (fractions, as Ultralytics reports them)
+METRICS = {"mask_mAP50_95": "segm_mAP50_95", "mask_mAP50": "segm_mAP50", "box_mAP50_95": "bbox_mAP50_95",
+           "box_mAP50": "bbox_mAP50"}
 
 
 def train_once(name: str, model_factory, model_file: str, data_yaml: Path, output_dir: Path, args: dict) -> dict:
-    """The run record (apps/runs.py) of `name`, trained unless a finished run with these settings and code exists.
-    Both models train with every thread torch has (`AllThreadsSegmentationTrainer` for YOLO-seg)."""
+    """The run record (`apps/run_record.py`) of `name`, trained unless a finished run with these settings and code
+    exists. Both models train with every thread torch has (`AllThreadsSegmentationTrainer` for YOLO-seg).
+
+    Args:
+        name (str): the run's name (its folder under `output_dir`).
+        model_factory (type): `YOLOMask` or Ultralytics' `YOLO`.
+        model_file (str): the model yaml.
+        data_yaml (Path): the YOLO-seg dataset yaml.
+        output_dir (Path): where the runs are kept.
+        args (dict): Ultralytics train arguments.
+
+    Returns:
+        (dict): the run record (settings, weights, cost).
+    """
     run_dir = output_dir / name
     settings = {"model": model_file, **args, "code": code_version()}
     record = finished_run(run_dir, settings)
@@ -57,7 +70,16 @@ def train_once(name: str, model_factory, model_file: str, data_yaml: Path, outpu
 
 
 def mask_model_yaml(yolo: str, changes: list[str], output_dir: Path) -> tuple[str, str]:
-    """The YOLO-mask model file and run name: `<yolo>.yaml`, or a copy with a `mask_head:` of `changes`."""
+    """The YOLO-mask model file and run name: `<yolo>.yaml`, or a copy with a `mask_head:` of `changes`.
+
+    Args:
+        yolo (str): the YOLO size, e.g. "yolo11n".
+        changes (list[str]): KEY=VALUE mask head settings (keys of `MASK_HEAD_DEFAULTS`).
+        output_dir (Path): where the copy is written.
+
+    Returns:
+        (tuple[str, str]): the model yaml and the run name ("yolo_mask" or "yolo_mask_<changes>").
+    """
     if not changes:
         return f"{yolo}.yaml", "yolo_mask"
     mask_head = dict(_key_value(c) for c in changes)
@@ -73,18 +95,19 @@ def mask_model_yaml(yolo: str, changes: list[str], output_dir: Path) -> tuple[st
 
 
 def _key_value(text: str) -> tuple[str, object]:
+    """`key=value` -> (key, the value read as YAML)."""
     key, _, value = text.partition("=")
     return key, yaml.safe_load(value)
 
 
 def accuracy(model, data_yaml: Path, imgsz: int, output_dir: Path, name: str) -> dict:
-    """Ultralytics' own validator at native mask resolution (`save_txt=True`)."""
-    with kept_torch_threads():  # Ultralytics' CPU validation would leave cpu_count - 1 threads
-        metrics = model.val(
-            data=str(data_yaml), imgsz=imgsz, batch=8, device="cpu", plots=False, save_txt=True,
-            project=str(output_dir), name=f"{name}_val", exist_ok=True, verbose=False,
-        )
-    return {key: float(metrics.results_dict[theirs]) for key, theirs in METRICS.items()}
+    """Ultralytics' own validator at native mask resolution (`ultralytics_val_metrics`), on the CPU.
+
+    Returns:
+        (dict): this result's `METRICS`, fractions.
+    """
+    metrics = ultralytics_val_metrics(model, data_yaml, imgsz, output_dir, f"{name}_val", device="cpu")
+    return {ours: metrics[theirs] for ours, theirs in METRICS.items()}
 
 
 def spread(values: list[float]) -> dict:
@@ -95,7 +118,15 @@ def spread(values: list[float]) -> dict:
 
 def summarize(per_seed: dict[int, dict]) -> dict:
     """Per model and metric the spread over seeds; per metric the paired difference YOLO-mask - YOLO-seg and
-    whether it exceeds the spread (same sign at every seed and |mean| > 2 std of the differences)."""
+    whether it exceeds the spread (same sign at every seed and |mean| > 2 std of the differences).
+
+    Args:
+        per_seed (dict[int, dict]): seed -> {"accuracy", "train_cost", ...} of both models.
+
+    Returns:
+        (dict): "accuracy" (model -> metric -> `spread`), "train_wall_s" (model -> `spread`), "difference" (metric ->
+            `spread` and "exceeds_spread").
+    """
     seeds = sorted(per_seed)
     models = list(per_seed[seeds[0]]["accuracy"])
     summary = {
@@ -110,7 +141,14 @@ def summarize(per_seed: dict[int, dict]) -> dict:
 
 
 def readme_table(result: dict) -> str:
-    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim)."""
+    """The README's table of this result (tests/test_readme_numbers.py checks the README holds it verbatim).
+
+    Args:
+        result (dict): the result JSON, as written by `main`.
+
+    Returns:
+        (str): the markdown table.
+    """
     acc, n = result["summary"]["accuracy"], len(result["provenance"]["seeds"])
     rows = ["| model | mask mAP50-95 | mask mAP50 | box mAP50-95 | box mAP50 | train min (wall) |",
             "|---|---|---|---|---|---|"]
@@ -127,25 +165,22 @@ def readme_table(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output-dir", default="output/bench_yolo_mask_vs_yolo_seg")
+    """Train and score both models at every seed; the result file is rewritten after each seed."""
+    parser = benchmark_parser(__doc__, result="benchmarks/results/yolo_mask_vs_yolo_seg.json", seeds=[0, 1, 2],
+                              output_dir="output/bench_yolo_mask_vs_yolo_seg")
     parser.add_argument("--data-root", default=None, help="shapes dataset folder (generated if missing)")
     parser.add_argument("--yolo", default="yolo11n", help="YOLO size: <name>.yaml and <name>-seg.yaml")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=YOLO_TRAIN_ARGS["epochs"])
     parser.add_argument("--imgsz", type=int, default=YOLO_TRAIN_ARGS["imgsz"])
     parser.add_argument("--mask-head", nargs="*", default=[], metavar="KEY=VALUE",
                         help="mask_head settings of the YOLO-mask model (see MASK_HEAD_DEFAULTS)")
-    parser.add_argument("--result", default="benchmarks/results/yolo_mask_vs_yolo_seg.json")
     args = parser.parse_args()
 
     output_dir = Path(args.output_dir).absolute()
     data_root = generate_shapes_dataset(Path(args.data_root or default_shapes_root()).absolute())
     data_yaml = data_root / "shapes-seg.yaml"
     mask_model_file, mask_run = mask_model_yaml(args.yolo, args.mask_head, output_dir)
-    result = {"provenance": provenance(args.seeds), "dataset": str(data_root), "yolo": args.yolo, "per_seed": {}}
-    out = Path(args.result)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    result = new_result(args.seeds, dataset=str(data_root), yolo=args.yolo, per_seed={})
     for seed in args.seeds:
         train_args = {**{k: v for k, v in YOLO_TRAIN_ARGS.items() if k != "model"}, "epochs": args.epochs,
                       "imgsz": args.imgsz, "seed": seed}
@@ -168,9 +203,9 @@ def main() -> None:
                                      f"yolo_seg_seed{seed}"),
             },
         }
-        out.write_text(json.dumps(result, indent=2))  # a seed finished is never lost
+        write_result(args.result, result)  # a seed finished is never lost
     result["summary"] = summarize(result["per_seed"])
-    out.write_text(json.dumps(result, indent=2))
+    write_result(args.result, result)
     print(json.dumps(result["summary"], indent=2))
     print(readme_table(result))
 

@@ -33,7 +33,7 @@ if "YOLO_CONFIG_DIR" not in os.environ:
                 Path(os.environ["YOLO_CONFIG_DIR"]) / "Arial.ttf")
 
 from yolo_mask_plugin.apps.compare import CocoSplit, CompareBudget  # noqa: E402
-from yolo_mask_plugin.apps.runs import FINISHED  # noqa: E402
+from yolo_mask_plugin.apps.run_record import FINISHED  # noqa: E402
 from yolo_mask_plugin.d2 import register_shapes_dataset  # noqa: E402  (importing the Detectron2 shell registers it)
 from yolo_mask_plugin.data import generate_shapes_dataset  # noqa: E402
 from yolo_mask_plugin.d2.config import build_cfg  # noqa: E402

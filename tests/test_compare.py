@@ -27,6 +27,7 @@ from yolo_mask_plugin.apps.compare import MODEL_LABELS, CompareBudget, prepare_d
 from yolo_mask_plugin.apps.compare import evaluate
 from yolo_mask_plugin.apps.compare.dataset import COMPARE_VAL
 from yolo_mask_plugin.apps.compare.models import ModelChoice, train_models
+from yolo_mask_plugin.apps.predict import coco_results
 from yolo_mask_plugin.core.errors import InvalidInputError
 from yolo_mask_plugin.d2.config import build_cfg
 
@@ -100,7 +101,7 @@ def val_setup(shapes_root, tmp_path_factory):
 
 def _score(gt, records, predictions, category_ids):
     image_ids = [r["image_id"] for r in records]
-    results = [r for i, p in zip(image_ids, predictions) for r in evaluate.to_coco_results(p, i, category_ids)]
+    results = [r for i, p in zip(image_ids, predictions) for r in coco_results(p, i, category_ids)]
     return (
         evaluate.coco_metrics(gt, results),
         evaluate.detectron2_coco_evaluator(COMPARE_VAL, image_ids, predictions),
@@ -472,7 +473,7 @@ def test_rerun_reuses_finished_models(tiny_run, user_coco, yolo_checkpoint, mask
 
 def test_unfinished_run_resumes_only_with_the_same_settings(tmp_path):
     """An interrupted Detectron2 run resumes from its checkpoint; one left by another budget is cleared."""
-    from yolo_mask_plugin.apps.runs import start_run as _start
+    from yolo_mask_plugin.apps.run_record import start_run as _start
 
     run = tmp_path / "run"
     _start(run, {"opts": ["SOLVER.MAX_ITER", "40"]})

@@ -19,7 +19,7 @@ from yolo_mask_plugin.adapters import YOLOMask
 from yolo_mask_plugin.adapters.training import train_ultralytics
 from yolo_mask_plugin.apps.cli import main as cli_main
 from yolo_mask_plugin.apps.compare.models import MODEL_LABELS
-from yolo_mask_plugin.apps.runs import FINISHED
+from yolo_mask_plugin.apps.run_record import FINISHED
 from yolo_mask_plugin.d2 import register_shapes_dataset
 
 MAX_ITER, CHECKPOINT_PERIOD = 6, 2

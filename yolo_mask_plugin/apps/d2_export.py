@@ -30,14 +30,29 @@ OUTPUT_NAMES = ["pred_boxes", "pred_classes", "pred_masks", "scores", "image_siz
 
 
 def load_model(cfg: CfgNode) -> GeneralizedRCNN:
-    """`build_model` + MODEL.WEIGHTS, in eval mode (random weights when MODEL.WEIGHTS is empty)."""
+    """`build_model` + MODEL.WEIGHTS, in eval mode (random weights when MODEL.WEIGHTS is empty).
+
+    Args:
+        cfg (CfgNode): the model's config.
+
+    Returns:
+        (GeneralizedRCNN): the model.
+    """
     model = build_model(cfg)
     DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     return model.eval()
 
 
 def sample_input(cfg: CfgNode, image_path: str | Path) -> dict:
-    """An image file as DefaultPredictor feeds it: in INPUT.FORMAT, resized to the test size, (3, H, W) float32."""
+    """An image file as DefaultPredictor feeds it: in INPUT.FORMAT, resized to the test size.
+
+    Args:
+        cfg (CfgNode): the model's config (INPUT.FORMAT, test size).
+        image_path (str | Path): the image.
+
+    Returns:
+        (dict): Detectron2's input dict: "image" (3, H, W) float32, "height", "width" of the original.
+    """
     bgr = load_image_bgr(Path(image_path))
     original = bgr if cfg.INPUT.FORMAT == "BGR" else bgr[..., ::-1]
     resize = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
@@ -87,7 +102,17 @@ def export_onnx(adapter: TracingAdapter, output_dir: Path, opset: int = ONNX_OPS
 def export_model(
     cfg: CfgNode, image_path: str | Path, output_dir: str | Path, formats: tuple[str, ...] = FORMATS
 ) -> dict[str, Path]:
-    """The model of `cfg` traced on `image_path` and written in each of `formats` under `output_dir`."""
+    """The model of `cfg` traced on `image_path` and written in each of `formats` under `output_dir`.
+
+    Args:
+        cfg (CfgNode): the model's config, MODEL.WEIGHTS included.
+        image_path (str | Path): the image traced on.
+        output_dir (str | Path): where the files go.
+        formats (tuple[str, ...]): "torchscript" and/or "onnx".
+
+    Returns:
+        (dict[str, Path]): format -> the written file.
+    """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     adapter = tracing_adapter(load_model(cfg), sample_input(cfg, image_path)["image"])

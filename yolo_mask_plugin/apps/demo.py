@@ -14,12 +14,12 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from yolo_mask_plugin.adapters.training import train_yolo_detector
 from yolo_mask_plugin.apps import train_net
+from yolo_mask_plugin.apps.cost import measured_cost
+from yolo_mask_plugin.apps.machine import default_device
 from yolo_mask_plugin.apps.predict import predict_images
-from yolo_mask_plugin.apps.runs import code_version, finish_run, finished_run, measured_cost, start_run
+from yolo_mask_plugin.apps.run_record import code_version, finish_run, finished_run, start_run
 from yolo_mask_plugin.apps.steps import Steps
 from yolo_mask_plugin.d2 import SHAPES_VAL, build_cfg, get_config_file, register_shapes_dataset
 from yolo_mask_plugin.data import default_shapes_root, generate_shapes_dataset
@@ -41,7 +41,16 @@ OVERLAY_CONFIDENCE = 0.25
 
 def train_demo_yolo(data_yaml: Path, output_dir: Path, train_args: dict) -> dict:
     """The demo's YOLO stage: Ultralytics training into `output_dir/yolo`, skipped when that holds a finished run
-    with the same settings and code; returns the run record."""
+    with the same settings and code.
+
+    Args:
+        data_yaml (Path): the YOLO-seg dataset yaml.
+        output_dir (Path): the demo's folder.
+        train_args (dict): Ultralytics train arguments (`YOLO_TRAIN_ARGS` and the seed).
+
+    Returns:
+        (dict): the run record (`apps.run_record`): settings, weights (best.pt), cost.
+    """
     run_dir = output_dir / "yolo"
     settings = {**train_args, "data": str(data_yaml), "code": code_version()}
     record = finished_run(run_dir, settings)
@@ -58,8 +67,23 @@ def run_demo(
     output_dir: str, data_root: str | None = None, yolo_epochs: int | None = None, opts: list[str] | None = None,
     seed: int = 0,
 ) -> dict:
-    """Run the four steps; returns what `metrics.json` holds. `seed` seeds both trainers (Ultralytics' `seed`,
-    Detectron2's `SEED`)."""
+    """Run the demo's four steps (data, YOLO, mask branch + evaluation, overlays).
+
+    Args:
+        output_dir (str): where the runs, metrics.json and the overlays go.
+        data_root (str | None): the shapes dataset folder (None: the default one; generated if missing).
+        yolo_epochs (int | None): YOLO epochs instead of `YOLO_TRAIN_ARGS`' (None: those).
+        opts (list[str] | None): Detectron2 opts on top of the demo config.
+        seed (int): seeds both trainers (Ultralytics' `seed`, Detectron2's `SEED`).
+
+    Returns:
+        (dict): what metrics.json holds: bbox and segm AP, the YOLO checkpoint and arguments, the Detectron2 config
+            and opts, wall seconds per step.
+
+    Examples:
+        >>> from yolo_mask_plugin.apps.demo import run_demo
+        >>> run_demo("output/demo")["segm"]["AP"]
+    """
     opts = ["SEED", str(seed), *(opts or [])]
     build_cfg(DEMO_CONFIG, opts)  # bad config opts fail now, not after YOLO has trained
     output_dir = Path(output_dir).absolute()
@@ -82,8 +106,7 @@ def run_demo(
         f"COCOEvaluator (bbox + segm) on {SHAPES_VAL}",
     )
     d2_dir = output_dir / "detectron2"
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    d2_opts = ["MODEL.YOLO.WEIGHTS", str(best_pt), "MODEL.DEVICE", device, "OUTPUT_DIR", str(d2_dir), *opts]
+    d2_opts = ["MODEL.YOLO.WEIGHTS", str(best_pt), "MODEL.DEVICE", default_device(), "OUTPUT_DIR", str(d2_dir), *opts]
     # Detectron2 resumes its own checkpoints, unless they were trained on another YOLO or with other settings
     start_run(d2_dir, {"yolo": yolo_run["settings"], "config": DEMO_CONFIG, "opts": d2_opts})
     args = argparse.Namespace(

@@ -15,8 +15,21 @@ import torch
 def interleaved_latency(runs: dict[str, Callable], inputs: Sequence, warmup: int) -> dict[str, dict]:
     """Median and p90 ms of `run(input)` for every run; each input goes through all runs in turn.
 
-    Every run first sees the first `warmup` inputs untimed. Raises if a run changed torch's thread count
-    (the numbers after it would not be comparable).
+    Every run first sees the first `warmup` inputs untimed.
+
+    Args:
+        runs (dict[str, Callable]): name -> a function of one input.
+        inputs (Sequence): the inputs, each timed once per run.
+        warmup (int): how many of the first inputs each run sees untimed first.
+
+    Returns:
+        (dict[str, dict]): name -> {"median_ms", "p90_ms", "runs"}.
+
+    Raises:
+        RuntimeError: a run changed torch's thread count (the numbers after it would not be comparable).
+
+    Examples:
+        >>> interleaved_latency({"a": model_a, "b": model_b}, [x] * 25, warmup=5)["a"]["median_ms"]
     """
     threads = torch.get_num_threads()
     times: dict[str, list[float]] = {name: [] for name in runs}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -27,7 +27,18 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 def list_images(inputs: Iterable[str]) -> list[Path]:
-    """Files as given, and the images inside any directory, sorted; a path that does not exist is an error."""
+    """Files as given, and the images inside any directory, sorted.
+
+    Args:
+        inputs (Iterable[str]): image files and folders.
+
+    Returns:
+        (list[Path]): the images.
+
+    Raises:
+        InputNotFoundError: a path that is neither a file nor a folder.
+        InvalidInputError: no images at all.
+    """
     inputs = list(inputs)
     images: list[Path] = []
     for name in inputs:
@@ -44,7 +55,17 @@ def list_images(inputs: Iterable[str]) -> list[Path]:
 
 
 def load_image_bgr(path: Path) -> np.ndarray:
-    """Any PIL-readable image as HxWx3 BGR uint8: grayscale is replicated, alpha dropped, EXIF applied."""
+    """Any PIL-readable image as HxWx3 BGR uint8: grayscale is replicated, alpha dropped, EXIF applied.
+
+    Args:
+        path (Path): the image file.
+
+    Returns:
+        (np.ndarray): (H, W, 3) uint8, BGR.
+
+    Raises:
+        InvalidInputError: it cannot be read as an image (or does not exist).
+    """
     try:
         return read_image(str(path), format="BGR")
     except (UnidentifiedImageError, OSError, ImportError) as e:
@@ -54,7 +75,15 @@ def load_image_bgr(path: Path) -> np.ndarray:
 
 
 class Predictor:
-    """DefaultPredictor plus the two outputs `yolo-mask predict` writes."""
+    """DefaultPredictor plus the two outputs `yolo-mask predict` writes (overlays, COCO annotations).
+
+    Args:
+        cfg (CfgNode): the model's config, MODEL.WEIGHTS included; DATASETS.TEST[0] names the classes if registered.
+
+    Attributes:
+        categories (list[dict]): COCO categories {"id", "name"}.
+        category_ids (dict[int, int]): contiguous class index -> dataset category id.
+    """
 
     def __init__(self, cfg: CfgNode):
         self.predictor = DefaultPredictor(cfg)
@@ -64,23 +93,42 @@ class Predictor:
         id_map = self.metadata.get("thing_dataset_id_to_contiguous_id")
         contiguous_to_id = {v: k for k, v in id_map.items()} if id_map else {i: i + 1 for i in range(len(classes))}
         self.categories = [{"id": contiguous_to_id[i], "name": name} for i, name in enumerate(classes)]
-        self._category_id = contiguous_to_id
+        self.category_ids = contiguous_to_id
 
     def __call__(self, image_bgr: np.ndarray):
         """Detectron2 `Instances` (on CPU) for one BGR image in its original size."""
         return self.predictor(image_bgr)["instances"].to("cpu")
 
     def overlay(self, image_bgr: np.ndarray, instances) -> np.ndarray:
-        """Masks, boxes, classes and scores drawn by Detectron2's Visualizer, as RGB."""
+        """Masks, boxes, classes and scores drawn by Detectron2's Visualizer.
+
+        Args:
+            image_bgr (np.ndarray): the image, (H, W, 3) BGR.
+            instances (Instances): its predictions.
+
+        Returns:
+            (np.ndarray): the drawing, (H, W, 3) RGB.
+        """
         visualizer = Visualizer(image_bgr[:, :, ::-1], self.metadata, instance_mode=ColorMode.IMAGE)
         return visualizer.draw_instance_predictions(instances).get_image()
 
-    def coco_annotations(self, instances, image_id: int) -> list[dict]:
-        """Detectron2's own COCO conversion (RLE masks, XYWH boxes), with dataset category ids."""
-        annotations = instances_to_coco_json(instances, image_id)
-        for a in annotations:
-            a["category_id"] = self._category_id[a["category_id"]]
-        return annotations
+
+def coco_results(instances, image_id: int, category_ids: Mapping[int, int] | Sequence[int]) -> list[dict]:
+    """One image's predictions as COCO results (Detectron2's own conversion: XYWH boxes, RLE masks, scores), with
+    the dataset's category ids.
+
+    Args:
+        instances (Instances): Detectron2 predictions on the CPU (pred_boxes, scores, pred_classes, pred_masks).
+        image_id (int): the image's id in the COCO json.
+        category_ids (Mapping[int, int] | Sequence[int]): contiguous class index -> the json's category id.
+
+    Returns:
+        (list[dict]): one COCO result per instance.
+    """
+    results = instances_to_coco_json(instances, image_id)
+    for r in results:
+        r["category_id"] = category_ids[r["category_id"]]
+    return results
 
 
 class Predictions(NamedTuple):
@@ -97,6 +145,15 @@ def predict_images(cfg: CfgNode, inputs: Iterable[str], output_dir: str | os.Pat
     returned in `skipped`; the others are predicted. `predictions.json` is written however the loop ends, so an
     error on one image loses none of the results before it; it lists the predicted images only (ids 1, 2, ...),
     and is written with no images when every image was skipped, so a caller always finds one.
+
+    Args:
+        cfg (CfgNode): the model's config, MODEL.WEIGHTS included.
+        inputs (Iterable[str]): image files and folders.
+        output_dir (str | os.PathLike): where the overlays and predictions.json go.
+        log (Callable): where warnings go.
+
+    Returns:
+        (Predictions): predictions.json's path and the skipped images with their reasons.
     """
     images = list_images(inputs)
     output_dir = Path(output_dir)
@@ -118,7 +175,7 @@ def predict_images(cfg: CfgNode, inputs: Iterable[str], output_dir: str | os.Pat
             height, width = image_bgr.shape[:2]
             image_id = len(coco["images"]) + 1
             coco["images"].append({"id": image_id, "file_name": str(path), "height": height, "width": width})
-            for annotation in predictor.coco_annotations(instances, image_id):
+            for annotation in coco_results(instances, image_id, predictor.category_ids):
                 annotation["id"] = len(coco["annotations"]) + 1
                 coco["annotations"].append(annotation)
             log(f"[{number}/{len(images)}] {path.name}: {len(instances)} instances")

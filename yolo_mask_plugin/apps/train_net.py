@@ -77,12 +77,15 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_evaluator(cls, cfg: CfgNode, dataset_name: str, output_folder: str | None = None) -> DatasetEvaluator:
+        """COCOEvaluator (bbox + segm) on `dataset_name`, writing into `output_folder` (default:
+        OUTPUT_DIR/inference/<dataset_name>)."""
         if output_folder is None:
             output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
         return COCOEvaluator(dataset_name, output_dir=output_folder)
 
     @classmethod
     def build_optimizer(cls, cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
+        """The optimizer SOLVER.OPTIMIZER names (`yolo_mask_plugin.d2.solver.build_optimizer`)."""
         return build_optimizer(cfg, model)
 
 

@@ -19,7 +19,15 @@ CURVE_CACHE = "curve.json"
 
 
 def spread(snapshots: list[dict], points: int = CURVE_POINTS) -> list[dict]:
-    """At most `points` snapshots, evenly spread, always including the last."""
+    """At most `points` snapshots, evenly spread, always including the last.
+
+    Args:
+        snapshots (list[dict]): the run's snapshots in training order.
+        points (int): how many to keep at most.
+
+    Returns:
+        (list[dict]): the kept snapshots, in order.
+    """
     if len(snapshots) <= points:
         return list(snapshots)
     picks = np.linspace(len(snapshots) - 1, 0, points).round().astype(int)[::-1]
@@ -29,9 +37,19 @@ def spread(snapshots: list[dict], points: int = CURVE_POINTS) -> list[dict]:
 def curve(run_dir: Path, snapshots: list[dict], final_scores: dict, score: Callable[[str], dict], key: str) -> list[dict]:
     """Points {"at", "wall_min", "cpu_min", "segm_AP", "bbox_AP"} of a model's snapshots, in training order.
 
-    `score(weights)` gives {"segm": AP, "bbox": AP} of a snapshot (one predictor, the one evaluator); the final
-    snapshot takes `final_scores`. Scores are cached in `run_dir/curve.json` under `key` (what they depend on
-    beyond the weights: val json, score threshold)."""
+    The final snapshot takes `final_scores`; the others are scored by `score` and cached in `run_dir/curve.json`
+    under `key`.
+
+    Args:
+        run_dir (Path): the model's run folder (holds the cache).
+        snapshots (list[dict]): its snapshots {"weights", "wall_s", "cpu_s", "at"}.
+        final_scores (dict): {"segm": AP, "bbox": AP} of the final weights.
+        score (Callable[[str], dict]): weights -> {"segm": AP, "bbox": AP} (one predictor, the one evaluator).
+        key (str): what the scores depend on beyond the weights (val json, score threshold).
+
+    Returns:
+        (list[dict]): the curve's points.
+    """
     cache_file = run_dir / CURVE_CACHE
     cache = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
     cached = cache.get(key, {})
@@ -52,8 +70,17 @@ def curve(run_dir: Path, snapshots: list[dict], final_scores: dict, score: Calla
 
 
 def ap_at(points: list[dict], minutes: float, axis: str = "wall_min", metric: str = "segm_AP") -> float | None:
-    """AP at `minutes` of training, linearly between the snapshots around it; None before the first snapshot or
-    after the last (a run that had stopped)."""
+    """AP at `minutes` of training, linearly between the snapshots around it.
+
+    Args:
+        points (list[dict]): a curve (`curve`).
+        minutes (float): training minutes.
+        axis (str): "wall_min" or "cpu_min".
+        metric (str): "segm_AP" or "bbox_AP".
+
+    Returns:
+        (float | None): the AP, or None before the first snapshot or after the last (a run that had stopped).
+    """
     xs = [p[axis] for p in points]
     if not xs or minutes < xs[0] - 1e-9 or minutes > xs[-1] + 1e-9:
         return None
@@ -61,8 +88,16 @@ def ap_at(points: list[dict], minutes: float, axis: str = "wall_min", metric: st
 
 
 def equal_minutes(curves: dict[str, list[dict]], axis: str) -> dict:
-    """The AP of every model at the most minutes all of them reached (the shortest run's), on `axis`
-    ("wall_min" or "cpu_min")."""
+    """The AP of every model at the most minutes all of them reached (the shortest run's).
+
+    Args:
+        curves (dict[str, list[dict]]): model name -> its curve.
+        axis (str): "wall_min" or "cpu_min".
+
+    Returns:
+        (dict): {"minutes": float | None, "segm_AP": {model: AP}, "bbox_AP": {model: AP}} (None and empty without
+            curves).
+    """
     ends = [points[-1][axis] for points in curves.values() if points]
     if not ends:
         return {"minutes": None, "segm_AP": {}, "bbox_AP": {}}

@@ -46,6 +46,11 @@ class CompareDataset:
     num_crowd: int  # crowd regions: not trained on (left out of YOLO-seg, dropped by Detectron2), ignored by COCOeval
 
     def describe(self) -> dict:
+        """What results.json records of the dataset: paths, classes, image counts, mask format, crowd regions.
+
+        Returns:
+            (dict): JSON-ready description.
+        """
         return {
             "train_json": str(self.train.json_file), "train_images": str(self.train.image_dir),
             "val_json": str(self.val.json_file), "val_images": str(self.val.image_dir),
@@ -61,7 +66,19 @@ def _listed(items: list) -> str:
 
 
 def load_checked_split(split: CocoSplit, role: str) -> dict:
-    """The json of `split`, after the checks that would otherwise fail deep inside a trainer or evaluator."""
+    """The json of `split`, after the checks that would otherwise fail deep inside a trainer or evaluator.
+
+    Args:
+        split (CocoSplit): the split's json and image folder.
+        role (str): "train" or "val", named in errors.
+
+    Returns:
+        (dict): the loaded COCO json.
+
+    Raises:
+        InputError: a missing or unreadable file, an image of another size than the json
+            says, a json without segmentations, or (val) no images.
+    """
     if not split.json_file.is_file():
         raise InputNotFoundError(f"{role} json {str(split.json_file)!r} does not exist")
     if not split.image_dir.is_dir():
@@ -120,9 +137,20 @@ def _categories(data: dict) -> list[tuple[int, str]]:
 def prepare_dataset(train: CocoSplit, val: CocoSplit, work_dir: str | os.PathLike) -> CompareDataset:
     """Check both splits, register them in Detectron2 and write the YOLO-seg copy under `work_dir/yolo`.
 
-    Raises before any training: missing or unreadable files, images of another size than the json says, a json
-    without segmentations, an empty val split, or categories that differ between train and val (ids or names).
     Picks Detectron2's mask format from the annotations (RLE -> "bitmask").
+
+    Args:
+        train (CocoSplit): the training split.
+        val (CocoSplit): the validation split.
+        work_dir (str | os.PathLike): where the YOLO-seg copy goes.
+
+    Returns:
+        (CompareDataset): both splits, their classes and category ids, the YOLO-seg data yaml, the mask format.
+
+    Raises:
+        InputError: before any training: missing or unreadable files, images of another
+            size than the json says, a json without segmentations, an empty val split, or categories that differ
+            between train and val (ids or names).
     """
     train = CocoSplit(Path(train.json_file).absolute(), Path(train.image_dir).absolute())
     val = CocoSplit(Path(val.json_file).absolute(), Path(val.image_dir).absolute())

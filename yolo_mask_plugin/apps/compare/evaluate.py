@@ -11,35 +11,67 @@ import contextlib
 import copy
 import io
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import torch
 from detectron2.evaluation import COCOEvaluator
-from detectron2.evaluation.coco_evaluation import instances_to_coco_json
 from detectron2.structures import Instances
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from ultralytics.engine.validator import BaseValidator
 from ultralytics.utils.metrics import ap_per_class, box_iou, mask_iou
 
+from yolo_mask_plugin.core.threads import kept_torch_threads
+
 IOU_TYPES = ("bbox", "segm")
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")  # COCOeval.stats[:6], in percent as Detectron2 prints
 
 
+# our key -> the key of Ultralytics' SegmentationValidator `results_dict`
+ULTRALYTICS_VAL_METRICS = {"segm_mAP50_95": "metrics/mAP50-95(M)", "segm_mAP50": "metrics/mAP50(M)",
+                           "bbox_mAP50_95": "metrics/mAP50-95(B)", "bbox_mAP50": "metrics/mAP50(B)"}
+
+
+def ultralytics_val_metrics(model, data_yaml: str | Path, imgsz: int, output_dir: str | Path, name: str,
+                            **val_args) -> dict[str, float]:
+    """Ultralytics' own validator on its own predictions, masks compared at the input resolution.
+
+    `save_txt=True` switches Ultralytics' segmentation validator to its native-resolution mask path (a plain
+    `.val()` compares masks at 1/4 of it); torch's thread count is kept (Ultralytics' CPU validation would leave
+    cpu_count - 1 threads).
+
+    Args:
+        model (ultralytics.YOLO): a YOLO-seg or YOLO-mask model (`YOLO(...)`, `YOLOMask(...)`).
+        data_yaml (str | Path): the dataset yaml it validates on.
+        imgsz (int): input size.
+        output_dir (str | Path): Ultralytics' `project` folder; the run goes into `output_dir/name`.
+        name (str): the validation run's folder name.
+        **val_args: further `model.val` arguments (conf, max_det, device, ...); batch 8 on the CPU by default.
+
+    Returns:
+        (dict[str, float]): segm_mAP50_95, segm_mAP50, bbox_mAP50_95, bbox_mAP50 as fractions (0-1).
+    """
+    args = {"batch": 8, "device": "cpu", **val_args}
+    with kept_torch_threads():
+        metrics = model.val(data=str(data_yaml), imgsz=imgsz, plots=False, save_txt=True, project=str(output_dir),
+                            name=name, exist_ok=True, verbose=False, **args)
+    return {ours: float(metrics.results_dict[theirs]) for ours, theirs in ULTRALYTICS_VAL_METRICS.items()}
+
+
 def load_ground_truth(json_file: str) -> COCO:
-    """pycocotools' COCO of the val json, without its progress prints."""
+    """pycocotools' COCO of the val json, without its progress prints.
+
+    Args:
+        json_file (str): a COCO instances json.
+
+    Returns:
+        (COCO): the loaded ground truth.
+    """
     with contextlib.redirect_stdout(io.StringIO()):
         return COCO(json_file)
-
-
-def to_coco_results(instances: Instances, image_id: int, category_ids: tuple[int, ...]) -> list[dict]:
-    """COCO-format results of one image (boxes XYWH, RLE masks), with the json's category ids."""
-    results = instances_to_coco_json(instances, image_id)
-    for r in results:
-        r["category_id"] = category_ids[r["category_id"]]
-    return results
 
 
 def _scores_without_predictions(gt, cat_ids: list[int] | None = None) -> dict[str, float | None]:
@@ -53,8 +85,18 @@ def _scores_without_predictions(gt, cat_ids: list[int] | None = None) -> dict[st
 
 
 def coco_metrics(gt: COCO, results: list[dict]) -> dict[str, dict[str, float | None]]:
-    """COCOeval bbox and segm: AP, AP50, AP75, APs/m/l in percent; None where COCOeval has nothing to
-    average (an area range without ground truth). No predictions at all score 0 where there is ground truth."""
+    """COCOeval bbox and segm of COCO results: the one evaluator every model is scored by.
+
+    No predictions at all score 0 where there is ground truth.
+
+    Args:
+        gt (COCO): the ground truth (`load_ground_truth`).
+        results (list[dict]): COCO results (`apps.predict.coco_results`).
+
+    Returns:
+        (dict[str, dict[str, float | None]]): "bbox" and "segm" -> AP, AP50, AP75, APs, APm, APl in percent; None
+            where COCOeval has nothing to average (an area range without ground truth).
+    """
     metrics = {}
     for iou_type in IOU_TYPES:
         if not results:
@@ -74,7 +116,16 @@ def coco_metrics(gt: COCO, results: list[dict]) -> dict[str, dict[str, float | N
 
 
 def detectron2_coco_evaluator(dataset_name: str, image_ids: list[int], predictions: list[Instances]) -> dict:
-    """Detectron2's COCOEvaluator on the same predictions (its pycocotools path: `_C` may not be built)."""
+    """Detectron2's COCOEvaluator on the same predictions (its pycocotools path: `_C` may not be built).
+
+    Args:
+        dataset_name (str): the registered Detectron2 dataset of the ground truth.
+        image_ids (list[int]): image ids, in the order of `predictions`.
+        predictions (list[Instances]): one `Instances` per image.
+
+    Returns:
+        (dict): "bbox" and "segm" -> `METRICS` in percent, None for Detectron2's NaN.
+    """
     evaluator = COCOEvaluator(dataset_name, tasks=IOU_TYPES, distributed=False, use_fast_impl=False)
     evaluator.reset()
     for image_id, instances in zip(image_ids, predictions):
@@ -89,7 +140,17 @@ def detectron2_coco_evaluator(dataset_name: str, image_ids: list[int], predictio
 
 def ultralytics_ap(gt: COCO, image_ids: list[int], predictions: list[Instances], category_ids: tuple[int, ...]) -> dict:
     """Ultralytics' AP math on the same predictions and ground truth (crowd instances dropped, as its
-    datasets do): `match_predictions` at IoU 0.50:0.95, `ap_per_class`; mAP50-95 and mAP50 in percent."""
+    datasets do): `match_predictions` at IoU 0.50:0.95, then `ap_per_class`.
+
+    Args:
+        gt (COCO): the ground truth.
+        image_ids (list[int]): image ids, in the order of `predictions`.
+        predictions (list[Instances]): one `Instances` per image.
+        category_ids (tuple[int, ...]): contiguous class index -> the json's category id.
+
+    Returns:
+        (dict): "bbox" and "segm" -> {"mAP50_95", "mAP50"} in percent.
+    """
     contiguous = {cat: i for i, cat in enumerate(category_ids)}
     matcher = SimpleNamespace(iouv=torch.linspace(0.5, 0.95, 10))
     stats = {t: {"tp": [], "conf": [], "pred_cls": []} for t in IOU_TYPES}
@@ -127,10 +188,18 @@ BOUNDARY_DILATION_RATIO = 0.02  # Cheng et al., "Boundary IoU", CVPR 2021: the b
 
 
 def boundary_metrics(json_file: str, results: list[dict]) -> dict:
-    """Boundary AP (COCOeval with min(mask IoU, Boundary IoU) as the matching IoU, as the Boundary IoU paper
-    defines it), from faster-coco-eval's maintained implementation: AP, AP50, AP75, APs/m/l in percent and AP per
-    category name (None where there is nothing to average). No predictions at all score 0 where there is ground
-    truth."""
+    """Boundary AP: COCOeval with min(mask IoU, Boundary IoU) as the matching IoU, as the Boundary IoU paper
+    defines it, from faster-coco-eval's maintained implementation. No predictions at all score 0 where there is
+    ground truth.
+
+    Args:
+        json_file (str): the ground-truth COCO json.
+        results (list[dict]): COCO results with RLE masks.
+
+    Returns:
+        (dict): AP, AP50, AP75, APs, APm, APl in percent and "per_class" (category name -> AP); None where there is
+            nothing to average.
+    """
     from faster_coco_eval import COCO as FastCOCO
     from faster_coco_eval import COCOeval_faster
 
@@ -160,7 +229,15 @@ def boundary_metrics(json_file: str, results: list[dict]) -> dict:
 
 def boundary_band(mask: np.ndarray, ratio: float = BOUNDARY_DILATION_RATIO) -> np.ndarray:
     """The mask's inner boundary band as the Boundary IoU paper defines it: the mask minus its erosion by `ratio` of
-    the image diagonal (at least 1 px), with the outside of the image counted empty."""
+    the image diagonal (at least 1 px), with the outside of the image counted empty.
+
+    Args:
+        mask (np.ndarray): (H, W) binary mask.
+        ratio (float): the band's width as a fraction of the image diagonal.
+
+    Returns:
+        (np.ndarray): (H, W) uint8 band, 1 inside it.
+    """
     h, w = mask.shape
     dilation = max(int(round(ratio * np.sqrt(h * h + w * w))), 1)
     padded = cv2.copyMakeBorder(mask.astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
@@ -175,7 +252,19 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 def worst_boundaries(gt: COCO, image_ids: list[int], predictions: list[Instances], category_ids: tuple[int, ...],
                      count: int) -> list[dict]:
     """The `count` ground-truth instances whose best same-class prediction (mask IoU >= 0.5) has the lowest
-    Boundary IoU: {"image_index", "annotation", "prediction", "boundary_iou", "mask_iou"}."""
+    Boundary IoU.
+
+    Args:
+        gt (COCO): the ground truth.
+        image_ids (list[int]): image ids, in the order of `predictions`.
+        predictions (list[Instances]): one model's `Instances` per image.
+        category_ids (tuple[int, ...]): contiguous class index -> the json's category id.
+        count (int): how many to return.
+
+    Returns:
+        (list[dict]): {"image_index", "annotation", "prediction", "boundary_iou", "mask_iou"}, lowest Boundary IoU
+            first.
+    """
     contiguous = {cat: i for i, cat in enumerate(category_ids)}
     pairs = []
     for index, (image_id, instances) in enumerate(zip(image_ids, predictions)):

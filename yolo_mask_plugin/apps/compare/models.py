@@ -25,6 +25,7 @@ from yolo_mask_plugin.apps.compare.dataset import COMPARE_TRAIN, COMPARE_VAL, Co
 from yolo_mask_plugin.apps.compare.predictors import MAX_DETECTIONS
 from yolo_mask_plugin.apps.compare.training import train_detectron2, train_ultralytics_model
 from yolo_mask_plugin.apps.demo import YOLO_TRAIN_ARGS
+from yolo_mask_plugin.apps.machine import default_device
 from yolo_mask_plugin.core.errors import InputNotFoundError, InvalidInputError
 from yolo_mask_plugin.interop.checkpoint import as_detectron2_weights, convert_ultralytics_checkpoint
 from yolo_mask_plugin.d2.config import build_cfg
@@ -86,7 +87,11 @@ class ModelChoice:
     yolo_args: dict = field(default_factory=dict)  # key=value for both Ultralytics models, after the recipe
 
     def selected(self) -> list[str]:
-        """The chosen models in training order, with `yolo_mask` brought along by the two-branch model."""
+        """The chosen models in training order, with `yolo_mask` brought along by the two-branch model.
+
+        Returns:
+            (list[str]): model names (keys of `MODEL_LABELS`).
+        """
         unknown = sorted(set(self.models) - set(MODEL_LABELS))
         if unknown or not self.models:
             raise InvalidInputError(f"--models {','.join(self.models)}: choose among {', '.join(MODEL_LABELS)}")
@@ -94,8 +99,12 @@ class ModelChoice:
         return [name for name in TRAINING_ORDER if name in wanted]
 
     def check(self) -> None:
-        """Input errors before anything trains: paths that do not exist, weights for models not compared, keys
-        Ultralytics does not know."""
+        """Refuse bad input before anything trains.
+
+        Raises:
+            InputNotFoundError: a weights path that does not exist.
+            InvalidInputError: weights for models not compared, or `yolo_args` keys Ultralytics does not know.
+        """
         for path, flag in ((self.yolo_weights, "--yolo-weights"), (self.mask_rcnn_weights, "--mask-rcnn-weights"),
                            *((p, f"--weights {n}=") for n, p in self.weights.items())):
             if path and not Path(path).is_file():
@@ -109,17 +118,21 @@ class ModelChoice:
             raise InvalidInputError(f"--yolo-args: {e}") from None
 
 
-def _device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def d2_schedule_opts(budget: CompareBudget, dataset: CompareDataset) -> list[str]:
-    """Dataset, input size, schedule and batch of every Detectron2 model (Mask R-CNN's 3x shape, scaled down)."""
+    """Dataset, input size, schedule and batch of every Detectron2 model (Mask R-CNN's 3x shape, scaled down).
+
+    Args:
+        budget (CompareBudget): iterations, batch, input size, seed and workers.
+        dataset (CompareDataset): the prepared dataset (classes, mask format).
+
+    Returns:
+        (list[str]): Detectron2 opts (KEY VALUE ...).
+    """
     iters = budget.d2_iters
     steps = sorted({s for s in (iters * 2 // 3, iters * 8 // 9) if 0 < s < iters})  # 3x's (2/3, 8/9) decays
     return [
         "DATASETS.TRAIN", f"('{COMPARE_TRAIN}',)", "DATASETS.TEST", "()",
-        "MODEL.ROI_HEADS.NUM_CLASSES", str(len(dataset.classes)), "MODEL.DEVICE", _device(),
+        "MODEL.ROI_HEADS.NUM_CLASSES", str(len(dataset.classes)), "MODEL.DEVICE", default_device(),
         "INPUT.MASK_FORMAT", dataset.mask_format,
         "INPUT.MIN_SIZE_TRAIN", f"({budget.imgsz},)", "INPUT.MAX_SIZE_TRAIN", str(budget.imgsz),
         "INPUT.MIN_SIZE_TEST", str(budget.imgsz), "INPUT.MAX_SIZE_TEST", str(budget.imgsz),
@@ -133,10 +146,20 @@ def d2_schedule_opts(budget: CompareBudget, dataset: CompareDataset) -> list[str
 
 
 def predict_spec(entry: dict, weights: str, score_threshold: float) -> dict:
-    """The predictor spec (`predictors.build_predictor`) of a model's `weights` (its final ones, or a snapshot)."""
+    """The predictor spec (`predictors.build_predictor`) of a model's `weights` (its final ones, or a snapshot).
+
+    Args:
+        entry (dict): the model's entry of `train_models` (framework, config or family, opts, input size).
+        weights (str): the weights to load.
+        score_threshold (float): the score threshold of its predictions.
+
+    Returns:
+        (dict): {"framework": "detectron2", "config_file", "opts"} or {"framework": "ultralytics", "weights", "family",
+            "imgsz", "device", "score_threshold"}.
+    """
     if entry["framework"] == "ultralytics":
         return {"framework": "ultralytics", "weights": weights, "family": entry["family"], "imgsz": entry["imgsz"],
-                "device": _device(), "score_threshold": score_threshold}
+                "device": default_device(), "score_threshold": score_threshold}
     thresholds = ["MODEL.ROI_HEADS.SCORE_THRESH_TEST", str(score_threshold),
                   "MODEL.YOLO.CONF_THRESH_TEST", str(score_threshold)]
     return {"framework": "detectron2", "config_file": entry["config_file"],
@@ -161,7 +184,7 @@ class _Plans:
                             + _minutes_text(budget))
         self.yolo_args = {
             **YOLO_RECIPE, "epochs": budget.yolo_epochs, "imgsz": budget.imgsz, "batch": budget.yolo_batch,
-            "workers": budget.workers, "seed": budget.seed, "device": _device(), **choice.yolo_args,
+            "workers": budget.workers, "seed": budget.seed, "device": default_device(), **choice.yolo_args,
         }
 
     def ultralytics(self, name: str) -> dict:
@@ -220,9 +243,20 @@ def _minutes_text(budget: CompareBudget) -> str:
 
 
 def train_models(dataset: CompareDataset, budget: CompareBudget, models_dir: Path, choice: ModelChoice) -> dict:
-    """Train, reuse or take the given weights of every chosen model; per model its plan, training record (with
-    snapshots), predictor inputs and texts. Every Detectron2 config is built once first, so a bad `--d2-opts` key
-    fails before anything trains."""
+    """Train, reuse or take the given weights of every chosen model.
+
+    Every Detectron2 config is built once first, so a bad `--d2-opts` key fails before anything trains.
+
+    Args:
+        dataset (CompareDataset): the prepared dataset.
+        budget (CompareBudget): what every model may spend.
+        models_dir (Path): one run folder per model goes here.
+        choice (ModelChoice): the models, their starting weights and pass-through settings.
+
+    Returns:
+        (dict): model name -> its plan (framework, config or model file, opts, budget and recipe texts) and its run
+            record (weights, cost, snapshots).
+    """
     choice.check()
     plans = _Plans(dataset, budget, choice, models_dir)
     names = choice.selected()

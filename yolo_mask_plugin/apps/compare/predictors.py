@@ -30,7 +30,12 @@ MAX_DETECTIONS = 100
 
 
 class Detectron2Predictor:
-    """`DefaultPredictor` of a config (`config_file` + `opts`)."""
+    """`DefaultPredictor` of a config: BGR image at its original size -> `Instances` on the CPU.
+
+    Args:
+        config_file (str): a config name under `configs/` or a path.
+        opts (list[str]): Detectron2 opts (KEY VALUE ...), MODEL.WEIGHTS among them.
+    """
 
     def __init__(self, config_file: str, opts: list[str]):
         cfg = build_cfg(config_file, opts)
@@ -43,7 +48,14 @@ class Detectron2Predictor:
         return self.predictor(image_bgr)["instances"].to("cpu")
 
     def count_flops(self, image_bgr: np.ndarray) -> int:
-        """fvcore's count (via Detectron2's wrapper for its list-of-dicts inputs) of the whole inference."""
+        """fvcore's count (via Detectron2's wrapper for its list-of-dicts inputs) of the whole inference.
+
+        Args:
+            image_bgr (np.ndarray): the image, (H, W, 3) uint8 BGR.
+
+        Returns:
+            (int): FLOPs (multiply-adds counted once).
+        """
         image = image_bgr[:, :, ::-1] if self.predictor.input_format == "RGB" else image_bgr
         resized = self.predictor.aug.get_transform(image).apply_image(image)
         tensor = torch.as_tensor(np.ascontiguousarray(resized.transpose(2, 0, 1)).astype("float32"))
@@ -53,14 +65,30 @@ class Detectron2Predictor:
 
 
 def load_ultralytics(weights: str, family: str):
-    """The Ultralytics `Model` of a checkpoint or yaml: `YOLOMask` for "yolo_mask", `YOLO` (segment) for "yolo_seg"."""
+    """The Ultralytics `Model` of a checkpoint or yaml.
+
+    Args:
+        weights (str): a .pt, exported file or model yaml.
+        family (str): "yolo_mask" (`YOLOMask`) or "yolo_seg" (`YOLO`, segment task).
+
+    Returns:
+        (ultralytics.engine.model.Model): the model.
+    """
     if family not in ("yolo_seg", "yolo_mask"):
         raise ValueError(f"Ultralytics model family must be 'yolo_seg' or 'yolo_mask', got {family!r}")
     return YOLOMask(weights) if family == "yolo_mask" else YOLO(weights, task="segment")
 
 
 class UltralyticsPredictor:
-    """An Ultralytics checkpoint (`family` "yolo_seg": YOLO-seg, "yolo_mask": YOLO-mask) through `predict`."""
+    """An Ultralytics checkpoint through its own `predict`: BGR image at its original size -> `Instances` on the CPU.
+
+    Args:
+        weights (str): the checkpoint.
+        family (str): "yolo_mask" (YOLO-mask) or "yolo_seg" (YOLO-seg).
+        imgsz (int): input size.
+        device (str): "cpu" or "cuda".
+        score_threshold (float): Ultralytics' `conf`.
+    """
 
     def __init__(self, weights: str, family: str, imgsz: int, device: str = "cpu",
                  score_threshold: float = SCORE_THRESHOLD):
@@ -82,7 +110,14 @@ class UltralyticsPredictor:
         )
 
     def count_flops(self, image_bgr: np.ndarray) -> int:
-        """fvcore's count of forward + NMS + masks, on the letterboxed image."""
+        """fvcore's count of forward + NMS + masks, on the letterboxed image.
+
+        Args:
+            image_bgr (np.ndarray): the image, (H, W, 3) uint8 BGR.
+
+        Returns:
+            (int): FLOPs (multiply-adds counted once).
+        """
         image = LetterBox((self.imgsz, self.imgsz), auto=True, stride=32)(image=image_bgr)
         x = torch.from_numpy(np.ascontiguousarray(image[..., ::-1].transpose(2, 0, 1))).float()[None] / 255
         path = _UltralyticsInference(self.model.float().eval(), tuple(x.shape[2:]), self.score_threshold)
@@ -118,8 +153,15 @@ def _quiet_total(analysis) -> int:
 
 
 def build_predictor(spec: dict):
-    """A predictor from a spec: {"framework": "detectron2", "config_file", "opts"} or
-    {"framework": "ultralytics", "weights", "family", "imgsz", "device"}."""
+    """A predictor from a spec (`models.predict_spec`).
+
+    Args:
+        spec (dict): {"framework": "detectron2", "config_file", "opts"} or {"framework": "ultralytics", "weights",
+            "family", "imgsz", "device", "score_threshold"}.
+
+    Returns:
+        (Detectron2Predictor | UltralyticsPredictor): BGR image -> `Instances` on the CPU.
+    """
     spec = dict(spec)
     framework = spec.pop("framework")
     if framework == "detectron2":

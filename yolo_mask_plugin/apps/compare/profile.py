@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from yolo_mask_plugin.apps.cost import memory_mb, reset_peak_memory
 from yolo_mask_plugin.apps.predict import load_image_bgr
 
 MEMORY_METHOD = (
@@ -29,15 +30,20 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _status_mb(field: str) -> float:
-    """A memory field of /proc/self/status (VmRSS, VmHWM) in MB."""
-    with open("/proc/self/status") as f:
-        kb = next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
-    return kb / 1024
-
-
 def peak_memory(spec: dict, image_path: Path, threads: int) -> dict:
-    """Peak memory of loading `spec`'s model and predicting one image, measured in a fresh process."""
+    """Peak memory of loading `spec`'s model and predicting one image, measured in a fresh process.
+
+    Args:
+        spec (dict): the predictor spec (`predictors.build_predictor`).
+        image_path (Path): the image predicted.
+        threads (int): torch threads of the probe.
+
+    Returns:
+        (dict): peak_rss_mb and model_loaded_rss_mb over the process before the model (and peak_cuda_mb on a GPU).
+
+    Raises:
+        RuntimeError: the probe failed (its stderr's tail in the message).
+    """
     command = [sys.executable, "-m", "yolo_mask_plugin.apps.compare.profile", json.dumps(spec), str(image_path), str(threads)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -47,7 +53,16 @@ def peak_memory(spec: dict, image_path: Path, threads: int) -> dict:
 
 def peak_memories(specs: dict[str, dict], image_path: Path, threads: int) -> dict[str, dict]:
     """`peak_memory` of every model, each in its own fresh process, up to one process per CPU core at a time
-    (most of a probe is importing the frameworks; the peaks do not depend on what runs beside them)."""
+    (most of a probe is importing the frameworks; the peaks do not depend on what runs beside them).
+
+    Args:
+        specs (dict[str, dict]): model name -> predictor spec.
+        image_path (Path): the image predicted.
+        threads (int): torch threads of each probe.
+
+    Returns:
+        (dict[str, dict]): model name -> `peak_memory`.
+    """
     with ThreadPoolExecutor(max_workers=max(min(len(specs), os.cpu_count() or 1), 1)) as pool:
         futures = {name: pool.submit(peak_memory, spec, image_path, threads) for name, spec in specs.items()}
         return {name: future.result() for name, future in futures.items()}
@@ -60,11 +75,10 @@ def _probe(spec: dict, image_path: str, threads: int) -> dict:
 
     torch.set_num_threads(threads)
     image = load_image_bgr(Path(image_path))
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # Linux >= 4.0: reset VmHWM to the current RSS
-    baseline = _status_mb("VmRSS")
+    reset_peak_memory()
+    baseline = memory_mb("VmRSS")
     predictor = build_predictor(spec)
-    loaded = _status_mb("VmRSS")
+    loaded = memory_mb("VmRSS")
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -72,7 +86,7 @@ def _probe(spec: dict, image_path: str, threads: int) -> dict:
         for _ in range(3):
             predictor(image)
     result = {
-        "peak_rss_mb": round(_status_mb("VmHWM") - baseline, 1), "model_loaded_rss_mb": round(loaded - baseline, 1),
+        "peak_rss_mb": round(memory_mb("VmHWM") - baseline, 1), "model_loaded_rss_mb": round(loaded - baseline, 1),
     }
     if cuda:
         result["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)

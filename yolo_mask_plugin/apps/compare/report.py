@@ -2,7 +2,6 @@
 an image grid and a grid of each model's worst mask boundaries."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +14,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from detectron2.utils.visualizer import ColorMode, Visualizer  # noqa: E402
 
+from yolo_mask_plugin.apps.benchmark import write_result  # noqa: E402
 from yolo_mask_plugin.apps.compare.evaluate import METRICS  # noqa: E402
 from yolo_mask_plugin.data.convert import annotation_mask  # noqa: E402
 
@@ -26,7 +26,15 @@ def _fmt(value, digits: int = 1) -> str:
 
 
 def write_scatter(results: dict, path: Path) -> Path:
-    """Median latency (x) against segm and bbox AP (y), one labelled point per model."""
+    """Median latency (x) against segm and bbox AP (y), one labelled point per model.
+
+    Args:
+        results (dict): what results.json holds.
+        path (Path): the PNG to write.
+
+    Returns:
+        (Path): `path`.
+    """
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, model in results["models"].items():
         x = model["speed"]["median_ms"]
@@ -48,7 +56,15 @@ def write_scatter(results: dict, path: Path) -> Path:
 
 def write_curves(results: dict, path: Path) -> Path:
     """Segm AP against training minutes, wall clock (left) and CPU (right), one line per model; the dotted line
-    marks the minutes every model reached (where `equal_minutes` compares them)."""
+    marks the minutes every model reached (where `equal_minutes` compares them).
+
+    Args:
+        results (dict): what results.json holds.
+        path (Path): the PNG to write.
+
+    Returns:
+        (Path): `path`.
+    """
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for ax, axis, title in ((axes[0], "wall_min", "wall-clock minutes"), (axes[1], "cpu_min", "CPU minutes")):
         for name, model in results["models"].items():
@@ -72,7 +88,18 @@ def write_curves(results: dict, path: Path) -> Path:
 def write_worst_boundaries(worst: dict[str, list[dict]], images_bgr: list, predictions: dict[str, list[Instances]],
                            labels: dict[str, str], path: Path) -> Path:
     """One row per model: crops around the instances whose matched prediction has the lowest Boundary IoU, the
-    ground-truth outline in green, the prediction's in red."""
+    ground-truth outline in green, the prediction's in red.
+
+    Args:
+        worst (dict[str, list[dict]]): model name -> `evaluate.worst_boundaries`.
+        images_bgr (list): the val images (BGR), indexed by the pairs' "image_index".
+        predictions (dict[str, list[Instances]]): model name -> one `Instances` per image.
+        labels (dict[str, str]): model name -> row label.
+        path (Path): the PNG to write.
+
+    Returns:
+        (Path): `path`.
+    """
     columns = max((len(pairs) for pairs in worst.values()), default=0) or 1
     fig, axes = plt.subplots(len(worst), columns, figsize=(2.6 * columns, 2.6 * len(worst)), squeeze=False)
     for row, (name, pairs) in enumerate(worst.items()):
@@ -106,7 +133,19 @@ def write_image_grid(
     dataset_name: str, path: Path,
 ) -> Path:
     """Rows: val images; columns: ground truth, then every model's detections (score >= 0.5), drawn by
-    Detectron2's Visualizer."""
+    Detectron2's Visualizer.
+
+    Args:
+        records (list[dict]): Detectron2 dataset dicts of the images (their ground truth).
+        images_rgb (list): the images, RGB.
+        predictions (dict[str, list[Instances]]): model name -> one `Instances` per image.
+        labels (dict[str, str]): model name -> column title.
+        dataset_name (str): the registered dataset (class names and colours).
+        path (Path): the PNG to write.
+
+    Returns:
+        (Path): `path`.
+    """
     metadata = MetadataCatalog.get(dataset_name)
     columns = ["ground truth", *predictions]
     fig, axes = plt.subplots(len(records), len(columns), figsize=(3 * len(columns), 3 * len(records)), squeeze=False)
@@ -181,7 +220,14 @@ def _boundary_lines(results: dict) -> list[str]:
 
 
 def boundary_table(results: dict) -> list[str]:
-    """Per model: mask AP, Boundary AP (all, AP50/75, per size, per class)."""
+    """Per model: mask AP, Boundary AP (all, AP50/75, per size, per class), as markdown table rows.
+
+    Args:
+        results (dict): what results.json holds.
+
+    Returns:
+        (list[str]): the table's lines.
+    """
     models = results["models"]
     classes = results["dataset"]["classes"]
     lines = [
@@ -197,7 +243,14 @@ def boundary_table(results: dict) -> list[str]:
 
 
 def results_table(results: dict) -> list[str]:
-    """Per model: segm and bbox AP, latency, size, training budget."""
+    """Per model: segm and bbox AP, latency, size, training budget, as markdown table rows.
+
+    Args:
+        results (dict): what results.json holds.
+
+    Returns:
+        (list[str]): the table's lines.
+    """
     lines = [
         "| model | segm AP | AP50 | AP75 | APs | APm | APl | bbox AP | AP50 | AP75 | APs | APm | APl | ms median | ms p90 | "
         "speed ratio | params (M) | GFLOPs | peak MB | training budget |",
@@ -215,7 +268,14 @@ def results_table(results: dict) -> list[str]:
 
 
 def render_markdown(results: dict) -> str:
-    """report.md from what results.json holds."""
+    """report.md from what results.json holds.
+
+    Args:
+        results (dict): what results.json holds.
+
+    Returns:
+        (str): the report, markdown.
+    """
     models = results["models"]
     reference = results["speed_reference"]
     lines = [
@@ -291,14 +351,29 @@ def render_markdown(results: dict) -> str:
 
 
 def write_results(results: dict, output_dir: Path) -> Path:
-    """Write results.json into `output_dir`; its path."""
-    path = output_dir / "results.json"
-    path.write_text(json.dumps(results, indent=2))
-    return path
+    """Write results.json into `output_dir`, atomically, its provenance's code files brought up to date
+    (`apps.benchmark.write_result`).
+
+    Args:
+        results (dict): the comparison's results.
+        output_dir (Path): the comparison's folder.
+
+    Returns:
+        (Path): the written results.json.
+    """
+    return write_result(output_dir / "results.json", results)
 
 
 def write_report(results: dict, output_dir: Path) -> dict[str, Path]:
-    """Write results.json and report.md into `output_dir`; their paths."""
+    """Write results.json and report.md into `output_dir`.
+
+    Args:
+        results (dict): the comparison's results.
+        output_dir (Path): the comparison's folder.
+
+    Returns:
+        (dict[str, Path]): {"results": results.json, "report": report.md}.
+    """
     paths = {"results": write_results(results, output_dir), "report": output_dir / "report.md"}
     paths["report"].write_text(render_markdown(results))
     return paths

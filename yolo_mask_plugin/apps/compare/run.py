@@ -21,49 +21,89 @@ from yolo_mask_plugin.apps.compare.models import (
 )
 from yolo_mask_plugin.apps.compare.predictors import MAX_DETECTIONS, SCORE_THRESHOLD, build_predictor
 from yolo_mask_plugin.apps.latency import interleaved_latency
-from yolo_mask_plugin.apps.predict import load_image_bgr
-from yolo_mask_plugin.apps.runs import machine, provenance
+from yolo_mask_plugin.apps.predict import coco_results, load_image_bgr
+from yolo_mask_plugin.apps.machine import machine
+from yolo_mask_plugin.apps.provenance import provenance
 from yolo_mask_plugin.apps.steps import Steps
 from yolo_mask_plugin.core.errors import InvalidInputError
-from yolo_mask_plugin.core.threads import kept_torch_threads
 from yolo_mask_plugin.data import default_shapes_root, generate_shapes_dataset
 
 WORST_BOUNDARIES = 4  # crops per model in worst_boundaries.png
 
 
 def default_dataset() -> tuple[CocoSplit, CocoSplit]:
-    """The embedded shapes dataset (generated on first use), as COCO train/val splits."""
+    """The embedded shapes dataset (generated on first use), as COCO train/val splits.
+
+    Returns:
+        (tuple[CocoSplit, CocoSplit]): the train and the val split.
+    """
     root = generate_shapes_dataset(Path(default_shapes_root()).absolute())
     return tuple(CocoSplit(root / "annotations" / f"instances_{s}.json", root / "images" / s) for s in ("train", "val"))
 
 
 def predict_all(predictors: dict, images: list) -> dict[str, list]:
-    """Every model's `Instances` for every image."""
+    """Every model's `Instances` for every image, in inference mode.
+
+    Args:
+        predictors (dict): model name -> predictor (`predictors.build_predictor`).
+        images (list): BGR images at their original size.
+
+    Returns:
+        (dict[str, list]): model name -> one `Instances` per image.
+    """
     with torch.inference_mode():
         return {name: predict(p, images, name) for name, p in predictors.items()}
 
 
 def predict(predictor, images: list, name: str) -> list:
+    """One model's `Instances` for every image, with a progress bar named `name`.
+
+    Args:
+        predictor: a predictor of `predictors.build_predictor` (BGR image -> `Instances` on the CPU).
+        images (list): BGR images at their original size.
+        name (str): the model's name, shown on the progress bar.
+
+    Returns:
+        (list): one `Instances` per image.
+    """
     return [predictor(image) for image in tqdm(images, desc=f"[compare] predict {name}", unit="img")]
 
 
-def ultralytics_validator(predictor, data_yaml: Path, output_dir: Path, name: str) -> dict:
-    """Ultralytics' validator on its own predictions: native-resolution masks (save_txt), our threshold."""
-    with kept_torch_threads():  # Ultralytics' CPU validation would leave cpu_count - 1 threads
-        metrics = predictor.yolo.val(
-            data=str(data_yaml), imgsz=predictor.imgsz, batch=8, conf=predictor.score_threshold,
-            max_det=MAX_DETECTIONS, device=predictor.device, plots=False, save_txt=True, project=str(output_dir),
-            name=name, exist_ok=True, verbose=False,
-        )
-    r = metrics.results_dict
-    return {
-        "segm_mAP50_95": 100 * r["metrics/mAP50-95(M)"], "segm_mAP50": 100 * r["metrics/mAP50(M)"],
-        "bbox_mAP50_95": 100 * r["metrics/mAP50-95(B)"], "bbox_mAP50": 100 * r["metrics/mAP50(B)"],
-    }
+def ultralytics_validator(predictor, data_yaml: Path, output_dir: Path, name: str) -> dict[str, float]:
+    """Ultralytics' validator on an Ultralytics model's own predictions (`evaluate.ultralytics_val_metrics`:
+    native-resolution masks) at the comparison's score threshold and detection cap.
+
+    Args:
+        predictor (UltralyticsPredictor): the model, its input size, score threshold and device.
+        data_yaml (Path): the YOLO-seg dataset yaml of the comparison.
+        output_dir (Path): Ultralytics' `project` folder for the validation run.
+        name (str): the validation run's folder name.
+
+    Returns:
+        (dict[str, float]): segm_mAP50_95, segm_mAP50, bbox_mAP50_95, bbox_mAP50 in percent.
+    """
+    metrics = evaluate.ultralytics_val_metrics(
+        predictor.yolo, data_yaml, predictor.imgsz, output_dir, name, conf=predictor.score_threshold,
+        max_det=MAX_DETECTIONS, device=predictor.device,
+    )
+    return {key: 100 * value for key, value in metrics.items()}
 
 
 def val_coco_results(predictor, dataset, name: str) -> list[dict]:
-    """One model's COCO results on every val image of the registered comparison split, at its original size."""
+    """One model's COCO results on every val image of the registered comparison split, at its original size.
+
+    Args:
+        predictor: a predictor of `predictors.build_predictor`.
+        dataset (CompareDataset): the prepared dataset (`prepare_dataset`), whose category ids the results use.
+        name (str): the model's name, for the progress bar.
+
+    Returns:
+        (list[dict]): COCO results (XYWH boxes, RLE masks, scores) for pycocotools' `loadRes`.
+
+    Examples:
+        >>> results = val_coco_results(build_predictor(spec), dataset, "yolo_mask")
+        >>> evaluate.coco_metrics(evaluate.load_ground_truth(str(dataset.val.json_file)), results)
+    """
     records = DatasetCatalog.get(COMPARE_VAL)
     images = [load_image_bgr(Path(r["file_name"])) for r in records]
     with torch.inference_mode():
@@ -71,13 +111,21 @@ def val_coco_results(predictor, dataset, name: str) -> list[dict]:
 
 
 def _coco_results(dataset, image_ids: list[int], predictions: list) -> list[dict]:
-    return [r for image_id, p in zip(image_ids, predictions) for r in evaluate.to_coco_results(p, image_id,
-                                                                                               dataset.category_ids)]
+    return [r for image_id, p in zip(image_ids, predictions) for r in coco_results(p, image_id, dataset.category_ids)]
 
 
 def score_predictions(dataset, image_ids: list[int], predictions: dict[str, list]) -> tuple[dict, dict]:
-    """Per model: COCOeval bbox + segm (the one evaluator) and Boundary AP, and the same predictions through
-    Detectron2's COCOEvaluator and Ultralytics' AP math."""
+    """Score every model's predictions with the one evaluator and hold them against the two cross-checks.
+
+    Args:
+        dataset (CompareDataset): the prepared dataset.
+        image_ids (list[int]): the val image ids, in the order of each model's predictions.
+        predictions (dict[str, list]): model name -> one `Instances` per image.
+
+    Returns:
+        (tuple[dict, dict]): per model, COCOeval bbox + segm and Boundary AP ("boundary"); and per model the
+            cross-check: prediction count, Detectron2's COCOEvaluator and its agreement with ours, Ultralytics' AP.
+    """
     gt = evaluate.load_ground_truth(str(dataset.val.json_file))
     accuracy, cross = {}, {}
     for name, preds in predictions.items():
@@ -103,7 +151,19 @@ def _agreement(ours: dict, theirs: dict) -> dict:
 
 def score_curves(dataset, entries: dict, accuracy: dict, images: list, image_ids: list[int],
                  score_threshold: float) -> dict[str, list[dict]]:
-    """Per trained model, segm and bbox AP at its snapshots against training minutes (`curves.py`)."""
+    """Per trained model, segm and bbox AP at its snapshots against training minutes (`curves.py`).
+
+    Args:
+        dataset (CompareDataset): the prepared dataset.
+        entries (dict): `models.train_models`' entries (their run records hold the snapshots).
+        accuracy (dict): model name -> final COCOeval scores (the last point of each curve).
+        images (list): the val images (BGR), in `image_ids` order.
+        image_ids (list[int]): their ids.
+        score_threshold (float): the predictors' score threshold.
+
+    Returns:
+        (dict[str, list[dict]]): model name -> curve points (`curves.curve`); models without snapshots get none.
+    """
     gt = evaluate.load_ground_truth(str(dataset.val.json_file))
     key = f"{dataset.val.json_file}|score>={score_threshold}"
 
@@ -153,11 +213,31 @@ def run_compare(
     warmup_images: int = 3,
     grid_images: int = 4,
 ) -> dict:
-    """The whole comparison; returns what `results.json` holds. Bad input fails before any training.
+    """Run the whole comparison and write its report; bad input fails before any training.
 
-    `models`: a subset of `MODEL_LABELS`; `weights`: finished weights per model, scored without training;
-    `d2_opts` (KEY VALUE ...) and `yolo_args` ({key: value}) reach every Detectron2 / Ultralytics model unchanged,
-    after the comparison's own settings; `yolo_weights` / `mask_rcnn_weights`: what the YOLOs / ResNets start from.
+    Args:
+        output_dir (str | Path): where the data, the models and the report go.
+        train (CocoSplit | None): the training split; None with `val` None: the embedded shapes dataset.
+        val (CocoSplit | None): the validation split.
+        budget (CompareBudget): what every model may spend, its seed and workers.
+        yolo (str): the YOLO size of the Ultralytics models ("yolo11n": yolo11n.yaml, yolo11n-seg.yaml).
+        yolo_weights (str | None): what the YOLOs start from (None: from scratch).
+        mask_rcnn_weights (str | None): what the ResNets start from (None: from scratch).
+        models (tuple[str, ...]): a subset of `MODEL_LABELS`.
+        weights (dict | None): finished weights per model, scored without training.
+        d2_opts (list[str]): KEY VALUE ... passed to every Detectron2 model after the comparison's own settings.
+        yolo_args (dict | None): {key: value} passed to every Ultralytics model after the comparison's own settings.
+        score_threshold (float): the predictors' score threshold.
+        speed_images (int): val images timed per model.
+        warmup_images (int): images each model runs before timing.
+        grid_images (int): val images in image_grid.png.
+
+    Returns:
+        (dict): what results.json holds.
+
+    Examples:
+        >>> from yolo_mask_plugin.apps.compare import CompareBudget, run_compare
+        >>> results = run_compare("output/compare", budget=CompareBudget(yolo_epochs=5, d2_iters=100))
     """
     output_dir = Path(output_dir).absolute()
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,8 @@ counted from the run's start to the end of the snapshot's last training step, so
 final epoch is not training time) at which each was written, for the accuracy-against-compute curves. A budget in
 minutes stops a run when its time is up: Ultralytics' own `time=` argument (it fits its epochs and schedule to
 the time), and for Detectron2 a hook that stops DefaultTrainer at the same wall time (its schedule stays the one
-of its iterations). A finished run leaves a run record (`apps/runs.py`: settings, weights, cost); a rerun with the
-same settings and code reuses it, an unfinished Detectron2 run with the same settings resumes from its last
+of its iterations). A finished run leaves a run record (`apps/run_record.py`: settings, weights, cost); a rerun
+with the same settings and code reuses it, an unfinished Detectron2 run with the same settings resumes from its last
 checkpoint (its clock goes on from the last snapshot), and a run folder left by other settings is cleared first.
 """
 from __future__ import annotations
@@ -23,7 +23,8 @@ from detectron2.utils.logger import setup_logger
 from yolo_mask_plugin.adapters.train import AllThreadsSegmentationTrainer
 from yolo_mask_plugin.adapters.training import train_ultralytics
 from yolo_mask_plugin.apps.compare.predictors import load_ultralytics
-from yolo_mask_plugin.apps.runs import CostClock, code_version, finish_run, finished_run, start_run
+from yolo_mask_plugin.apps.cost import CostClock
+from yolo_mask_plugin.apps.run_record import code_version, finish_run, finished_run, start_run
 from yolo_mask_plugin.apps.train_net import Trainer
 from yolo_mask_plugin.d2.config import build_cfg
 
@@ -43,10 +44,14 @@ class TrainingClock(HookBase):
         self.clock: CostClock | None = None  # started in before_train
         self.last_step: dict | None = None  # the clock at the end of the last training step
 
-    def before_train(self) -> None:  # once the trainer is set up, as Ultralytics' clock starts
-        self.clock = CostClock(self.snapshots[-1] if self.snapshots else None)  # a resumed run goes on from its last
+    def before_train(self) -> None:
+        """Start the clock once the trainer is set up (as Ultralytics' clock starts); a resumed run goes on from its
+        last snapshot's time.
+        """
+        self.clock = CostClock(self.snapshots[-1] if self.snapshots else None)
 
     def after_step(self) -> None:
+        """Read the clock; note a snapshot at each periodic checkpoint; stop the run when its minutes are spent."""
         iteration = self.trainer.iter
         self.last_step = self.clock.read()
         if (iteration + 1) % self.period == 0:
@@ -55,6 +60,9 @@ class TrainingClock(HookBase):
             raise _TimeUp
 
     def record(self, weights: str, iterations: int) -> None:
+        """Add the snapshot `weights` (a file in the run folder) at `iterations`, at the last step's time, and write
+        snapshots.json.
+        """
         self.snapshots.append({"weights": str(self.run_dir / weights), "at": f"{iterations} it",
                                 **(self.last_step or self.clock.read())})
         self._write()
@@ -78,8 +86,20 @@ def _snapshots(run_dir: Path) -> list[dict]:
 
 
 def train_detectron2(run_dir: Path, config_file: str, opts: list[str], minutes: float | None = None) -> dict:
-    """DefaultTrainer on `config_file` + `opts` into `run_dir`, for at most `minutes` of wall time; the record of
-    the finished run (its snapshots under "snapshots")."""
+    """DefaultTrainer on `config_file` + `opts` into `run_dir`, for at most `minutes` of wall time.
+
+    Reused when `run_dir` holds a finished run of the same settings and code; an unfinished one of the same settings
+    resumes from its last checkpoint.
+
+    Args:
+        run_dir (Path): the run's folder (OUTPUT_DIR).
+        config_file (str): a config name under `configs/` or a path.
+        opts (list[str]): Detectron2 opts (KEY VALUE ...).
+        minutes (float | None): stop after this many minutes of training (None: the config's iterations).
+
+    Returns:
+        (dict): the run record (`apps.run_record`): settings, weights (model_final.pth), cost, and "snapshots".
+    """
     settings = {"config_file": config_file, "opts": list(opts), "minutes": minutes, "code": code_version()}
     record = finished_run(run_dir, settings)
     if record is not None:
@@ -118,9 +138,21 @@ def train_ultralytics_model(
     run_dir: Path, family: str, model_file: str, init_weights: str | None, data_yaml: Path, train_args: dict,
     minutes: float | None = None,
 ) -> dict:
-    """Ultralytics' trainer on `data_yaml`, for at most `minutes` (its `time=`); the record holds `last.pt`, the
-    weights after the last epoch (`best.pt` is picked on the val split, which the comparison must not do), and
-    the per-epoch snapshots under "snapshots"."""
+    """Ultralytics' trainer on `data_yaml`, for at most `minutes` (its `time=`).
+
+    Args:
+        run_dir (Path): the run's folder (Ultralytics' project/name).
+        family (str): "yolo_mask" or "yolo_seg".
+        model_file (str): the model yaml.
+        init_weights (str | None): weights to start from (None: from scratch).
+        data_yaml (Path): the YOLO-seg dataset yaml.
+        train_args (dict): Ultralytics train arguments.
+        minutes (float | None): stop after this many minutes (None: the epochs in `train_args`).
+
+    Returns:
+        (dict): the run record: its weights are `last.pt`, the weights after the last epoch (`best.pt` is picked on
+            the val split, which the comparison must not do); the per-epoch snapshots under "snapshots".
+    """
     settings = {"family": family, "model": model_file, "init_weights": init_weights, **train_args,
                 "minutes": minutes, "code": code_version()}
     record = finished_run(run_dir, settings)
