@@ -10,7 +10,7 @@ COMPARE_DIR ?= output/compare
 # The oldest Ultralytics release yolo_mask_plugin/yolo/compat.py supports (tests/test_compat.py keeps the two equal);
 # the venv has requirements.txt's pinned one. Installed without dependencies into a folder put first on PYTHONPATH,
 # so it runs on the venv's torch and everything else (an absolute path: tests start processes in other folders).
-OLDEST_ULTRALYTICS ?= 8.4.114
+OLDEST_ULTRALYTICS ?= 8.4.175
 OLDEST_ULTRALYTICS_DIR ?= $(abspath output/ultralytics-$(OLDEST_ULTRALYTICS))
 
 .PHONY: venv demo compare test test-oldest-ultralytics clean

@@ -33,7 +33,7 @@ setup(
     package_data={"yolo_mask_plugin.configs": ["*.yaml", "*/*.yaml", "*.py", "*/*.py", "*/*/*.py"]},
     install_requires=["numpy", "pycocotools", "tqdm", "matplotlib"],
     extras_require={
-        "ultralytics": ["ultralytics>=8.4.114,<8.5"],  # yolo_mask_plugin/yolo/compat.py checks it on import
+        "ultralytics": ["ultralytics>=8.4.175,<8.5"],  # yolo_mask_plugin/yolo/compat.py checks it on import
         "export": ["onnx", "onnxruntime", "onnxslim", "openvino"],  # YOLOMask(...).export and running the files
         "test": ["pytest"],
     },

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ultralytics.cfg import cfg2dict, check_dict_alignment, merge_equals_args, parse_key_value_pair
-from ultralytics.utils import ASSETS, DEFAULT_CFG_DICT
+from ultralytics.utils import ASSETS, DEFAULT_CFG_DICT, remove_colorstr
 
 from yolo_mask_plugin.adapters.args import with_mask_args
 from yolo_mask_plugin.adapters.model import YOLOMask
@@ -69,8 +69,9 @@ def parse_yolo_args(args: list[str], known: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_keys(known: dict[str, Any], given: dict[str, Any]) -> None:
-    """Ultralytics' key check (`check_dict_alignment`), its message (without the help text) as an InvalidInputError."""
+    """Ultralytics' key check (`check_dict_alignment`), its message as one InvalidInputError line: no help text, no
+    terminal colours (8.4.175 colours the key, 8.4.190 does not)."""
     try:
         check_dict_alignment(known, given)
     except SyntaxError as e:
-        raise InvalidInputError(" ".join(str(e).split("\n\n")[0].split())) from e
+        raise InvalidInputError(" ".join(remove_colorstr(str(e)).split("\n\n")[0].split())) from e

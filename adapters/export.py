@@ -18,13 +18,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 from ultralytics.engine.exporter import Exporter, NMSModel
-from ultralytics.utils import DEFAULT_CFG_DICT, ops
+from ultralytics.utils import ops
 
 from yolo_mask_plugin.adapters.mask_model import YOLOMaskModel
 from yolo_mask_plugin.adapters.yolo_model import run_layers
 from yolo_mask_plugin.core.errors import InvalidInputError
 from yolo_mask_plugin.core.postprocess import clip_boxes_, detection_mask_probs
-from yolo_mask_plugin.yolo.compat import nms_false_means_nms_free
 
 EXPORT_FORMATS = ("onnx", "torchscript", "openvino")
 MIN_ONNX_OPSET = 16  # RoiAlign's coordinate_transformation_mode=half_pixel (torchvision's aligned=True)
@@ -149,7 +148,7 @@ def check_export_args(args) -> None:
             f"format={args.format!r}: a YOLO-mask model exports with its mask branch (NMS, RoIAlign, FCN head in the "
             f"graph) to {', '.join(EXPORT_FORMATS)} only"
         )
-    if args.nms is False and nms_false_means_nms_free(DEFAULT_CFG_DICT):
+    if args.nms is False:
         raise InvalidInputError(
             "nms=False asks for an NMS-free head; YOLO-mask's detector has a one-to-many head, so its exports always "
             "embed NMS (nms=True or unset)"

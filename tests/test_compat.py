@@ -245,7 +245,7 @@ def test_setup_py_declares_and_ci_tests_the_supported_ultralytics_range():
 
 
 @pytest.mark.parametrize("version, supported", [
-    ("8.4.113", False), ("8.4.114", True), ("8.4.190", True), ("8.4.999", True), ("8.4.200.dev0", True),
+    ("8.4.174", False), ("8.4.175", True), ("8.4.190", True), ("8.4.999", True), ("8.4.200.dev0", True),
     ("8.5.0", False), ("8.3.250", False), ("9.0.0", False),
 ])
 def test_version_check_accepts_exactly_the_declared_range(version, supported):

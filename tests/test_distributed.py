@@ -29,7 +29,7 @@ from ultralytics.nn.tasks import load_checkpoint
 from ultralytics.utils import DEFAULT_CFG
 from ultralytics.utils.dist import ddp_cleanup, generate_ddp_file
 from ultralytics.utils.patches import torch_load
-from ultralytics.utils.checks import check_version
+from ultralytics.utils.torch_utils import TORCH_2_13
 
 from tests.conftest import TEST_IMAGE_SIZE, small_cfg
 from tests.test_train import FAMILIES
@@ -45,8 +45,6 @@ STEPS = 3
 # What Detectron2's DefaultTrainer gives DistributedDataParallel (besides device_ids, which the CPU refuses).
 DETECTRON2_DDP = {"find_unused_parameters": False, "broadcast_buffers": False}
 # What Ultralytics' BaseTrainer._setup_train gives it (without compile; device_ids likewise left out).
-# as Ultralytics' torch_utils defines it (8.4.114 has no TORCH_2_13; this module is collected on every release)
-TORCH_2_13 = check_version(torch.__version__, "2.13.0")
 ULTRALYTICS_DDP = {
     "find_unused_parameters": True, "static_graph": False,
     "forward_sync_buffers" if TORCH_2_13 else "broadcast_buffers": False,

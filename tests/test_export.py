@@ -17,13 +17,11 @@ import torch
 from torchvision.ops import box_iou
 from ultralytics import YOLO
 from ultralytics.nn.tasks import load_checkpoint
-from ultralytics.utils import DEFAULT_CFG_DICT
 
 from yolo_mask_plugin.adapters import YOLOMask
 from yolo_mask_plugin.adapters.export import EXPORT_FORMATS, EXPORT_METADATA_KEY
 from yolo_mask_plugin.adapters.polygon_masks import mask_to_yolo_polygon
 from yolo_mask_plugin.core.errors import InvalidInputError
-from yolo_mask_plugin.yolo.compat import nms_false_means_nms_free
 
 from .conftest import TEST_IMAGE_SIZE
 
@@ -161,8 +159,7 @@ def test_onnx_graph_holds_nms_aligned_roialign_and_fixed_outputs(exports):
     ({"format": "tflite"}, "onnx, torchscript, openvino only"),
     ({"format": "engine"}, "onnx, torchscript, openvino only"),
     ({"format": "onnx", "half": True}, "quantize=16"),
-    pytest.param({"format": "onnx", "nms": False}, "nms=False", marks=pytest.mark.skipif(
-        not nms_false_means_nms_free(DEFAULT_CFG_DICT), reason="nms=False is this Ultralytics' default (no NMS of its own)")),
+    ({"format": "onnx", "nms": False}, "nms=False"),
     ({"format": "onnx", "opset": 13}, "opset=13"),
 ], ids=["tflite", "engine", "half", "nms=False", "opset13"])
 def test_what_cannot_carry_the_mask_branch_is_refused_before_any_file(args, named, frozen_detector_run, tmp_path):

@@ -5,7 +5,8 @@ outside it; both shells import Ultralytics through it (the Ultralytics shell fir
 Each function below wraps one Ultralytics internal (a private name, a call that skips a parent class, a file
 Ultralytics writes) for which no public API exists, naming the API that is missing and the releases checked:
 the oldest supported one and the pinned one of requirements.txt, which CI tests (`make test-oldest-ultralytics`).
-`tests/test_compat.py` checks that no other module of the plugin uses a private Ultralytics name.
+`tests/test_compat.py` checks that no other module of the plugin uses a private Ultralytics name. The functions
+import Ultralytics' submodules when called: only after the version check, which an old release may not pass.
 """
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from typing import Any
 import torch
 import ultralytics
 
-OLDEST_ULTRALYTICS = (8, 4, 114)  # 8.4.104-8.4.113: no `YOLODataset.format_class` (below 8.4.104: no loss dict)
+# Below 8.4.175 AutoBackend runs a static-batch (NMS) export on a whole batch and fails (the end-to-end export
+# predicting or validating several images); below 8.4.114 `YOLODataset.format_class` is missing; below 8.4.104 the
+# detection loss returns no dict of named items (`YOLOMaskLoss`).
+OLDEST_ULTRALYTICS = (8, 4, 175)
 NEXT_ULTRALYTICS_MINOR = (8, 5)  # a new minor release may change what the shell subclasses: not supported untested
 ULTRALYTICS_REQUIREMENT = (
     f"ultralytics>={'.'.join(map(str, OLDEST_ULTRALYTICS))},<{'.'.join(map(str, NEXT_ULTRALYTICS_MINOR))}"
@@ -53,7 +57,7 @@ def decode_detect_head(head: torch.nn.Module, raw: dict[str, torch.Tensor]) -> t
     and scores its eval mode returns, without running the head again.
 
     Missing public API: `Detect.forward` decodes only in eval mode; the decoding alone is `Detect._inference`
-    (checked: Ultralytics 8.4.114 and 8.4.190).
+    (checked: Ultralytics 8.4.175 and 8.4.190).
     """
     return head._inference(raw)
 
@@ -64,7 +68,7 @@ def detection_nms(validator: Any, preds: torch.Tensor) -> list[dict[str, torch.T
 
     Missing public API: `SegmentationValidator.postprocess` runs the NMS and then decodes YOLO-seg's mask
     prototypes, which a YOLO-mask model does not have; the NMS step alone is its parent's `postprocess`, called here
-    unbound on the segmentation validator (checked: Ultralytics 8.4.114 and 8.4.190).
+    unbound on the segmentation validator (checked: Ultralytics 8.4.175 and 8.4.190).
     """
     from ultralytics.models.yolo.detect import DetectionValidator
 
@@ -77,7 +81,7 @@ def add_train_args(checkpoint: Path, extra: dict[str, Any]) -> None:
     Missing public API: a trainer's own arguments beyond `default.yaml`'s keys are dropped from finished
     checkpoints by `strip_optimizer` (which `BaseTrainer.final_eval` calls, keeping `DEFAULT_CFG_KEYS` only), and no
     hook runs between the stripping and the end of training, so the file is rewritten after
-    `final_eval` (checked: Ultralytics 8.4.114 and 8.4.190).
+    `final_eval` (checked: Ultralytics 8.4.175 and 8.4.190).
     """
     from ultralytics.utils.patches import torch_load, torch_save
 
@@ -85,8 +89,3 @@ def add_train_args(checkpoint: Path, extra: dict[str, Any]) -> None:
     ckpt["train_args"].update(extra)
     torch_save(ckpt, checkpoint)
 
-
-def nms_false_means_nms_free(export_defaults: dict[str, Any]) -> bool:
-    """Whether an exporter's `nms=False` asks for an NMS-free head (its default is then None: 8.4.142 on), or is the
-    default, which only means "no NMS of Ultralytics' own in the graph" (`default.yaml` of 8.4.114-8.4.141)."""
-    return export_defaults.get("nms") is not False
