@@ -2,12 +2,18 @@
 #   make demo   # builds .venv, then runs the main job on the embedded dataset
 #   make test   # builds .venv, then runs the test suite
 #   make compare  # Mask R-CNN vs YOLO-mask vs YOLO-seg on the embedded dataset (~30 min on 2 CPU cores)
+#   make test-oldest-ultralytics  # the Ultralytics-shell tests on the oldest supported Ultralytics (CI runs it)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= output/demo
 COMPARE_DIR ?= output/compare
+# The oldest Ultralytics release yolo_mask_plugin/yolo/compat.py supports (tests/test_compat.py keeps the two equal);
+# the venv has requirements.txt's pinned one. Installed without dependencies into a folder put first on PYTHONPATH,
+# so it runs on the venv's torch and everything else (an absolute path: tests start processes in other folders).
+OLDEST_ULTRALYTICS ?= 8.4.175
+OLDEST_ULTRALYTICS_DIR ?= $(abspath output/ultralytics-$(OLDEST_ULTRALYTICS))
 
-.PHONY: venv demo compare test clean
+.PHONY: venv demo compare test test-oldest-ultralytics clean
 
 $(VENV)/.installed: requirements.txt setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,6 +36,16 @@ compare: venv
 
 test: venv
 	$(PY) -m pytest -q tests
+
+$(OLDEST_ULTRALYTICS_DIR)/.installed:
+	$(PY) -m pip install -q --no-deps --target $(OLDEST_ULTRALYTICS_DIR) ultralytics==$(OLDEST_ULTRALYTICS)
+	touch $@
+
+# the tests marked ultralytics_shell (pytest.ini), with Ultralytics $(OLDEST_ULTRALYTICS) importing from its folder
+test-oldest-ultralytics: venv $(OLDEST_ULTRALYTICS_DIR)/.installed
+	YOLO_CONFIG_DIR=$(OLDEST_ULTRALYTICS_DIR)/settings PYTHONPATH=$(OLDEST_ULTRALYTICS_DIR) $(PY) -c \
+		"import ultralytics; assert ultralytics.__version__ == '$(OLDEST_ULTRALYTICS)', ultralytics.__file__"
+	PYTHONPATH=$(OLDEST_ULTRALYTICS_DIR) $(PY) -m pytest -q -m ultralytics_shell tests
 
 clean:
 	rm -rf $(VENV) output *.egg-info

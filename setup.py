@@ -7,7 +7,9 @@ An editable install (`pip install -e .`) maps both folders with setuptools' own 
 
 torch, detectron2 and ultralytics are deliberately not in `install_requires`: detectron2 is not on PyPI by its
 name and users build it from source, and `pip install -e .` must never replace the torch, detectron2 or
-ultralytics a user already has. An Ultralytics user needs no detectron2: `pip install -e ".[ultralytics]"`.
+ultralytics a user already has. An Ultralytics user needs no detectron2: `pip install -e ".[ultralytics]"`, with an
+Ultralytics in the range `yolo_mask_plugin/yolo/compat.py` declares and checks on import (CI tests both ends:
+requirements.txt pins the newest tested release, `make test-oldest-ultralytics` runs the oldest).
 """
 from setuptools import setup
 
@@ -32,7 +34,7 @@ setup(
     package_data={"yolo_mask_plugin.configs": ["*.yaml", "*/*.yaml", "*.py", "*/*.py", "*/*/*.py"]},
     install_requires=["numpy", "pycocotools", "tqdm", "matplotlib"],
     extras_require={
-        "ultralytics": ["ultralytics>=8.4"],
+        "ultralytics": ["ultralytics>=8.4.175,<8.5"],  # yolo_mask_plugin/yolo/compat.py checks it on import
         "export": ["onnx", "onnxruntime", "onnxslim", "openvino"],  # YOLOMask(...).export and running the files
         "test": ["pytest"],
     },

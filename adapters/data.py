@@ -18,45 +18,52 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 from ultralytics.data.augment import Format
-from ultralytics.utils.instance import Instances
 
 from yolo_mask_plugin.data.polygon_masks import yolo_polygon_to_mask, yolo_polygon_to_mask_crop
 
 MASK_CROPS = "mask_crops"  # batch key: per image (list of (h, w) uint8 crops, (N, 2) crop origins x y, (H, W))
 
 
-class InstanceMaskFormat(Format):
-    """Ultralytics' `Format`, with one full mask per instance rasterised by `yolo_polygon_to_mask`."""
-
-    def _format_segments(
-        self, instances: Instances, cls: np.ndarray, w: int, h: int
-    ) -> tuple[np.ndarray, Instances, np.ndarray]:
-        if self.mask_overlap:  # one shared overlap map: not what YOLO-mask trains on
-            return super()._format_segments(instances, cls, w, h)
-        masks = [yolo_polygon_to_mask(polygon, (h, w)) for polygon in instances.segments]
-        if self.mask_ratio != 1:  # downsampled as Ultralytics' polygon2mask does
-            masks = [cv2.resize(m, (w // self.mask_ratio, h // self.mask_ratio)) for m in masks]
-        return np.stack(masks), instances, cls
-
-
-class InstanceMaskCropFormat(Format):
-    """Ultralytics' `Format`, with each instance's mask as a crop (`yolo_polygon_to_mask_crop`) under `MASK_CROPS`
-    instead of full masks under "masks"."""
+class PolygonMaskFormat(Format):
+    """Ultralytics' `Format`, with each instance's mask rasterised from its polygon by `add_masks` (with
+    `mask_overlap`, one shared overlap map, which YOLO-mask does not train on, Ultralytics' own)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.return_mask_crops, self.return_mask = self.return_mask, False
+        self.return_polygon_masks = self.return_mask and not self.mask_overlap
+        self.return_mask = self.return_mask and self.mask_overlap
 
     def apply_instances(self, labels: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         """Ultralytics' `Format.apply_instances`, plus each instance's mask crop and origin under `MASK_CROPS`."""
         labels = super().apply_instances(labels, params)
-        if self.return_mask_crops:
-            h, w = params["h"], params["w"]
+        if self.return_polygon_masks:
             polygons = params["instances"].segments[: params["nl"]]  # pixels: Format's get_params denormalised them
-            crops = [yolo_polygon_to_mask_crop(polygon, (h, w)) for polygon in polygons]
-            origins = torch.tensor([origin for _, origin in crops], dtype=torch.int64).reshape(-1, 2)
-            labels[MASK_CROPS] = ([torch.from_numpy(crop) for crop, _ in crops], origins, (h, w))
+            self.add_masks(labels, polygons, (params["h"], params["w"]))
         return labels
+
+    def add_masks(self, labels: dict[str, Any], polygons: np.ndarray, image_hw: tuple[int, int]) -> None:
+        raise NotImplementedError
+
+
+class InstanceMaskFormat(PolygonMaskFormat):
+    """One full mask per instance under "masks", rasterised by `yolo_polygon_to_mask`."""
+
+    def add_masks(self, labels: dict[str, Any], polygons: np.ndarray, image_hw: tuple[int, int]) -> None:
+        h, w = image_hw
+        masks = [yolo_polygon_to_mask(polygon, image_hw) for polygon in polygons]
+        if self.mask_ratio != 1:  # downsampled as Ultralytics' polygon2mask does
+            masks = [cv2.resize(m, (w // self.mask_ratio, h // self.mask_ratio)) for m in masks]
+        empty = np.zeros((0, h // self.mask_ratio, w // self.mask_ratio), np.uint8)
+        labels["masks"] = torch.from_numpy(np.stack(masks) if masks else empty)
+
+
+class InstanceMaskCropFormat(PolygonMaskFormat):
+    """Each instance's mask as a crop (`yolo_polygon_to_mask_crop`) under `MASK_CROPS`, instead of full masks."""
+
+    def add_masks(self, labels: dict[str, Any], polygons: np.ndarray, image_hw: tuple[int, int]) -> None:
+        crops = [yolo_polygon_to_mask_crop(polygon, image_hw) for polygon in polygons]
+        origins = torch.tensor([origin for _, origin in crops], dtype=torch.int64).reshape(-1, 2)
+        labels[MASK_CROPS] = ([torch.from_numpy(crop) for crop, _ in crops], origins, image_hw)
 
 
 def with_instance_masks(dataset: Dataset, crops: bool = False) -> Dataset:

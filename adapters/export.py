@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from ultralytics.engine.exporter import Exporter, ExportWrapper, NMSModel
+from ultralytics.engine.exporter import Exporter, NMSModel
 from ultralytics.utils import ops
 
 from yolo_mask_plugin.adapters.mask_model import YOLOMaskModel
@@ -61,17 +61,31 @@ class MaskFeatureDetector(nn.Module):
         return torch.cat([boxes, y[:, 4:]], 1), self.model.mask_features(pooled)
 
 
-class YOLOMaskEndToEnd(ExportWrapper):
-    """The exported YOLO-mask inference: images in, padded detections and their mask probabilities out."""
+class YOLOMaskEndToEnd(nn.Module):
+    """The exported YOLO-mask inference: images in, padded detections and their mask probabilities out.
+
+    Ultralytics' exporter reads the model's attributes (`names`, `stride`, `args`, `yaml`, `model[-1]`, ...): any
+    attribute this module lacks is the YOLO-mask model's.
+    """
 
     def __init__(self, model: YOLOMaskModel, args):
         """`args`: Ultralytics' export arguments; NMS reads `conf`, `iou`, `max_det`, `agnostic_nms` from them."""
-        super().__init__(model)
+        super().__init__()
         self.nms = NMSModel(MaskFeatureDetector(model), args)
+        self.mask_model = model
+        self.task = model.task
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)  # parameters, buffers and submodules of this module
+        except AttributeError:
+            if name == "mask_model":  # not set yet (a copy being built)
+                raise
+            return getattr(self.mask_model, name)
 
     def fuse(self, *args, **kwargs) -> YOLOMaskEndToEnd:
         """Fuse the YOLO's Conv+BN (Ultralytics' exporter does, and keeps what `fuse` returns)."""
-        self._model.fuse(*args, **kwargs)
+        self.mask_model.fuse(*args, **kwargs)
         return self
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
@@ -87,10 +101,10 @@ class YOLOMaskEndToEnd(ExportWrapper):
         # batch fails in ONNX Runtime. A 1-pixel box costs the least RoIAlign sampling.
         kept[0] = torch.cat([kept[0], kept[0].new_tensor([[0.0, 0.0, 1.0, 1.0, 0.0, 0.0]])])
         probs = detection_mask_probs(
-            self._model.mask_head, features, [k[:, :4] for k in kept], [k[:, 5] for k in kept], input_hw
+            self.mask_model.mask_head, features, [k[:, :4] for k in kept], [k[:, 5] for k in kept], input_hw
         )
         kept[0], probs[0] = kept[0][:-1], probs[0][:-1]
-        max_det, resolution = self.nms.args.max_det, self._model.mask_head.spec["output_resolution"]
+        max_det, resolution = self.nms.args.max_det, self.mask_model.mask_head.spec["output_resolution"]
         return [
             torch.stack([padded(k, (max_det, 6)) for k in kept]),
             torch.stack([padded(p, (max_det, resolution, resolution)) for p in probs]),

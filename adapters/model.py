@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from ultralytics.engine.model import Model
 
 from yolo_mask_plugin.adapters.export import YOLOMaskExporter
@@ -51,7 +53,10 @@ class YOLOMask(Model):
 
     def export(self, **kwargs) -> str:
         """Ultralytics' `Model.export` with `YOLOMaskExporter`: onnx, torchscript or openvino, masks in the graph."""
-        self._check_is_pytorch_model()
+        if not isinstance(self.model, torch.nn.Module):  # an export (.onnx, ...) loaded for predict/val
+            raise InvalidInputError(
+                f"export needs a YOLO-mask PyTorch model (.pt or .yaml), not the export {str(self.model)!r}"
+            )
         # Model.export's own defaults; Ultralytics offers no hook to choose the exporter class
         custom = {"imgsz": self.model.args["imgsz"], "batch": 1, "data": None, "device": None, "verbose": False}
         args = {**self.overrides, **custom, **kwargs, "mode": "export"}

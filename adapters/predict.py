@@ -1,4 +1,4 @@
-"""`YOLOMaskPredictor`: Ultralytics' segmentation predictor, with masks from the RoIAlign mask head.
+"""`YOLOMaskPredictor`: Ultralytics' detection predictor for the segment task, with masks from the RoIAlign mask head.
 
 On the PyTorch model: Ultralytics' NMS, then the mask head on the kept boxes. On an end-to-end export (onnx,
 torchscript, openvino, written by `YOLOMask(...).export`): NMS and the mask head ran in the graph, so only
@@ -12,8 +12,7 @@ from __future__ import annotations
 import torch
 from ultralytics.engine.results import Results
 from ultralytics.models.yolo.detect.predict import DetectionPredictor
-from ultralytics.models.yolo.segment import SegmentationPredictor
-from ultralytics.utils import ops
+from ultralytics.utils import DEFAULT_CFG, ops
 
 from yolo_mask_plugin.adapters.end2end import (
     end_to_end_rows,
@@ -26,8 +25,13 @@ from yolo_mask_plugin.core.paste import paste_masks
 from yolo_mask_plugin.core.threads import kept_torch_threads
 
 
-class YOLOMaskPredictor(SegmentationPredictor):
-    """Ultralytics' `SegmentationPredictor` with masks from the RoIAlign head; `YOLOMask(...).predict` uses it."""
+class YOLOMaskPredictor(DetectionPredictor):
+    """Ultralytics' `DetectionPredictor` for the segment task, with masks from the RoIAlign head;
+    `YOLOMask(...).predict` uses it. (`SegmentationPredictor` adds only YOLO-seg's prototype decoding.)"""
+
+    def __init__(self, cfg=DEFAULT_CFG, overrides: dict | None = None, _callbacks: dict | None = None):
+        super().__init__(cfg, overrides, _callbacks)
+        self.args.task = "segment"
 
     def setup_model(self, model, verbose: bool = True) -> None:
         """Ultralytics' AutoBackend, then a check that it runs a YOLO-mask model or YOLO-mask's end-to-end export
@@ -43,8 +47,8 @@ class YOLOMaskPredictor(SegmentationPredictor):
     def postprocess(self, preds, img, orig_imgs):
         """NMS (or an end-to-end export's rows), then `Results` with masks from the RoIAlign head."""
         if is_pytorch_backend(self.model, "YOLOMaskPredictor"):
-            return DetectionPredictor.postprocess(self, preds[0], img, orig_imgs, raw=preds[1])
-        return DetectionPredictor.postprocess(self, end_to_end_rows(preds), img, orig_imgs)
+            return super().postprocess(preds[0], img, orig_imgs, raw=preds[1])
+        return super().postprocess(end_to_end_rows(preds), img, orig_imgs)
 
     def construct_results(self, preds, img, orig_imgs, raw: dict | None = None) -> list[Results]:
         """One `Results` per image, from NMS rows and the maps in `raw` (None: an export's rows carry the masks)."""

@@ -15,18 +15,17 @@ columns) and everything else of Ultralytics' training loop. What differs:
 from __future__ import annotations
 
 from copy import copy
-from pathlib import Path
 
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.models.yolo.segment import SegmentationTrainer
 from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
-from ultralytics.utils.patches import torch_load, torch_save
 
 from yolo_mask_plugin.adapters.args import MASK_GAIN_ARG, with_mask_args
 from yolo_mask_plugin.adapters.data import with_instance_masks
 from yolo_mask_plugin.adapters.mask_model import YOLOMaskModel
 from yolo_mask_plugin.adapters.val import YOLOMaskValidator
 from yolo_mask_plugin.core.threads import kept_torch_threads
+from yolo_mask_plugin.yolo.compat import add_train_args
 
 GT_MASK_ARGS = {"overlap_mask": False, "mask_ratio": 1}
 
@@ -93,11 +92,4 @@ class YOLOMaskTrainer(AllThreadsSegmentationTrainer):
         if RANK in {-1, 0}:
             for weights in (self.last, self.best):
                 if weights.exists():
-                    _record_mask_gain(weights, getattr(self.args, MASK_GAIN_ARG))
-
-
-def _record_mask_gain(checkpoint: Path, gain: float) -> None:
-    """Write the `mask` gain into the `train_args` of an Ultralytics checkpoint file."""
-    ckpt = torch_load(checkpoint, map_location="cpu")
-    ckpt["train_args"][MASK_GAIN_ARG] = gain
-    torch_save(ckpt, checkpoint)
+                    add_train_args(weights, {MASK_GAIN_ARG: getattr(self.args, MASK_GAIN_ARG)})

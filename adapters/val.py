@@ -11,7 +11,6 @@ Ground truth, matching, Mask mAP and the JSON export are the stock ones. GT mask
 from __future__ import annotations
 
 import torch
-from ultralytics.models.yolo.detect import DetectionValidator
 from ultralytics.models.yolo.segment import SegmentationValidator
 from ultralytics.utils import ops
 
@@ -26,6 +25,7 @@ from yolo_mask_plugin.adapters.end2end import (
 from yolo_mask_plugin.adapters.mask_model import YOLOMaskModel, find_mask_model
 from yolo_mask_plugin.core.paste import paste_masks
 from yolo_mask_plugin.core.threads import kept_torch_threads
+from yolo_mask_plugin.yolo.compat import detection_nms
 
 MAX_MASKS = 100
 
@@ -63,7 +63,7 @@ class YOLOMaskValidator(SegmentationValidator):
 
     def postprocess(self, preds) -> list[dict[str, torch.Tensor]]:
         """NMS (or an end-to-end export's rows), then each image's masks from the RoIAlign head."""
-        detections = DetectionValidator.postprocess(self, end_to_end_rows(preds) if self.end_to_end else preds[0])
+        detections = detection_nms(self, end_to_end_rows(preds) if self.end_to_end else preds[0])
         for d in detections:
             for key in ("bboxes", "conf", "cls", "extra"):  # NMS sorts by confidence
                 d[key] = d[key][:MAX_MASKS]

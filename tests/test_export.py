@@ -25,6 +25,8 @@ from yolo_mask_plugin.core.errors import InvalidInputError
 
 from .conftest import TEST_IMAGE_SIZE
 
+pytestmark = pytest.mark.ultralytics_shell
+
 # Export and prediction settings shared by the PyTorch model and its exports: the test detector is weak, so a low
 # confidence keeps a few dozen detections per image to compare.
 SETTINGS = {"conf": 0.0005, "iou": 0.7, "max_det": 100}
@@ -172,3 +174,8 @@ def test_stock_exporter_stops_on_a_yolo_mask_checkpoint_before_writing(frozen_de
     with pytest.raises(InvalidInputError, match=r"YOLOMask\(\.\.\.\)\.export.*yolo-mask segment export"):
         YOLO(str(best)).export(format="torchscript", imgsz=TEST_IMAGE_SIZE)
     assert [p.name for p in tmp_path.iterdir()] == ["best.pt"]
+
+
+def test_an_export_is_refused_as_the_model_to_export(exports):
+    with pytest.raises(InvalidInputError, match=r"export needs a YOLO-mask PyTorch model .*best\.onnx"):
+        YOLOMask(exports["onnx"]).export(format="onnx", imgsz=TEST_IMAGE_SIZE)

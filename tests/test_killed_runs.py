@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from ultralytics.utils.patches import torch_load
 
@@ -63,6 +64,7 @@ def test_detectron2_train_resumes_from_its_last_checkpoint(shapes_root, yolo_che
     assert iterations == sorted(set(iterations)) and iterations[-1] == MAX_ITER - 1
 
 
+@pytest.mark.ultralytics_shell
 def test_yolo_mask_run_resumes_with_its_mask_gain_and_mask_head(small_shapes_root, yolo_checkpoint, tmp_path):
     """A YOLOMask run killed after its first epoch's checkpoint; `resume=True` trains the second epoch from it."""
     run = tmp_path / "run"

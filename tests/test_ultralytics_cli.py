@@ -19,6 +19,8 @@ from yolo_mask_plugin.core.errors import InvalidInputError
 
 from .conftest import TEST_IMAGE_SIZE, run_cli
 
+pytestmark = pytest.mark.ultralytics_shell
+
 
 def test_segment_predict_saves_results_as_yolo_does(frozen_detector_run, shapes_root, tmp_path):
     image = sorted((shapes_root / "images" / "val").glob("*.png"))[0]

@@ -35,6 +35,8 @@ from yolo_mask_plugin.d2.config import build_cfg
 from .conftest import TEST_IMAGE_SIZE, TRAIN_ARGS
 from .same_predictions import assert_same_detections_and_masks, mask_ious, twins
 
+pytestmark = pytest.mark.ultralytics_shell
+
 
 def _results_csv(save_dir: Path) -> list[dict[str, float]]:
     with open(save_dir / "results.csv") as f:

@@ -18,7 +18,7 @@ import os
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import CfgNode, LazyConfig, instantiate
-from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, default_setup, default_writers, hooks
+from detectron2.engine import AMPTrainer, DefaultTrainer, HookBase, SimpleTrainer, default_setup, default_writers, hooks
 from detectron2.engine.defaults import create_ddp_model
 from detectron2.evaluation import COCOEvaluator, DatasetEvaluator, inference_on_dataset, print_csv_format
 from detectron2.evaluation import verify_results
@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from yolo_mask_plugin.core.errors import ConfigKeyError, InvalidInputError
 from yolo_mask_plugin.interop.checkpoint import as_detectron2_weights, check_mask_head_config
+from yolo_mask_plugin.d2.compat import last_eval_results
 from yolo_mask_plugin.d2.config import build_cfg, get_config_file
 from yolo_mask_plugin.d2.datasets import mask_format_of, register_coco_dataset
 from yolo_mask_plugin.d2.solver import build_optimizer
@@ -87,6 +88,11 @@ class Trainer(DefaultTrainer):
     def build_optimizer(cls, cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
         """The optimizer SOLVER.OPTIMIZER names (`yolo_mask_plugin.d2.solver.build_optimizer`)."""
         return build_optimizer(cfg, model)
+
+    def build_hooks(self) -> list[HookBase]:
+        """DefaultTrainer's hooks, kept as `default_hooks` (e.g. to run PreciseBN when training stops early)."""
+        self.default_hooks = [hook for hook in super().build_hooks() if hook is not None]
+        return self.default_hooks
 
 
 def _can_set(cfg: DictConfig, key: str) -> bool:
@@ -214,7 +220,7 @@ def main(args: argparse.Namespace) -> dict:
         trainer = Trainer(cfg)
         trainer.resume_or_load(resume=args.resume)
         trainer.train()
-        results = getattr(trainer, "_last_eval_results", None) or {}  # DefaultTrainer's EvalHook ran at the end
+        results = last_eval_results(trainer)  # DefaultTrainer's EvalHook ran at the end
     if results and cfg.TEST.EXPECTED_RESULTS:
         verify_results(cfg, results)
     return dict(results)

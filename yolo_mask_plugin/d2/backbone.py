@@ -59,16 +59,14 @@ class YOLOBackbone(Backbone):
         self.to_yolo_pixels = D2ToYOLOPixels(list(pixel_mean), list(pixel_std), input_format)
         self._save = parts.save
         self._out_layers = [m.layer for m in parts.maps.values()]
-        self._out_features = list(parts.maps)
-        self._out_feature_strides = {name: m.stride for name, m in parts.maps.items()}
-        self._out_feature_channels = {name: m.channels for name, m in parts.maps.items()}
+        self.feature_shapes = {name: ShapeSpec(channels=m.channels, stride=m.stride) for name, m in parts.maps.items()}
         self.frozen = frozen
         (freeze if frozen else unfreeze)(self.layers)
 
     @property
     def size_divisibility(self) -> int:
         """The coarsest output stride: GeneralizedRCNN pads each batch to a multiple of it."""
-        return max(self._out_feature_strides.values())
+        return max(shape.stride for shape in self.feature_shapes.values())
 
     def train(self, mode: bool = True) -> "YOLOBackbone":
         """A frozen YOLO stays in eval mode (its BatchNorm statistics are YOLO's own)."""
@@ -85,14 +83,11 @@ class YOLOBackbone(Backbone):
         """
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             maps = run_layers(self.layers, self._save, self._out_layers, self.to_yolo_pixels(x))
-        return dict(zip(self._out_features, maps))
+        return dict(zip(self.feature_shapes, maps))
 
     def output_shape(self) -> dict[str, ShapeSpec]:
         """Channels and stride of each output map, by name."""
-        return {
-            f: ShapeSpec(channels=self._out_feature_channels[f], stride=self._out_feature_strides[f])
-            for f in self._out_features
-        }
+        return dict(self.feature_shapes)
 
 
 @register_once(BACKBONE_REGISTRY)

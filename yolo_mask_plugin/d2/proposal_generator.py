@@ -38,6 +38,7 @@ from yolo_mask_plugin.d2.yolo_source import (
     yolo_source_args,
 )
 from yolo_mask_plugin.yolo import DETECTION_LOSS_GAINS, detection_loss, run_layers
+from yolo_mask_plugin.yolo.compat import decode_detect_head
 
 INPUT_MODES = ("image", "features")
 
@@ -192,7 +193,7 @@ class YOLOProposalGenerator(nn.Module):
                 raw = self.head(maps)  # training mode: the dict Ultralytics' loss takes
                 losses = self._losses(raw, self._targets(gt_instances, letterboxes, yolo_input_hw))
                 with torch.no_grad():
-                    predictions = self.head._inference(raw)  # the decoding eval mode runs, of this same pass
+                    predictions = decode_detect_head(self.head, raw)  # the decoding eval mode runs, of this same pass
             else:
                 predictions, _ = self.head(maps)
                 losses = {}

@@ -10,6 +10,8 @@ from typing import Callable, TypeVar
 
 from fvcore.common.registry import Registry
 
+from yolo_mask_plugin.d2.compat import registry_name, replace_registered
+
 T = TypeVar("T")
 
 
@@ -24,10 +26,10 @@ def register_once(registry: Registry) -> Callable[[T], T]:
         existing = registry.get(name)
         if (existing.__module__, existing.__qualname__) != (obj.__module__, obj.__qualname__):
             raise KeyError(
-                f"An object named {name!r} from {existing.__module__} is already registered in '{registry._name}'; "
+                f"An object named {name!r} from {existing.__module__} is already registered in '{registry_name(registry)}'; "
                 f"cannot also register {obj.__module__}.{obj.__qualname__}"
             )
-        registry._obj_map[name] = obj  # fvcore exposes no public re-registration
+        replace_registered(registry, name, obj)
         return obj
 
     return deco
