@@ -16,12 +16,18 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import LazyCall as L
 from detectron2.config import LazyConfig, get_cfg
+from detectron2.solver import WarmupParamScheduler
+from detectron2.solver.build import get_default_optimizer_params
+from fvcore.common.param_scheduler import MultiStepParamScheduler
+from omegaconf import OmegaConf
 from detectron2.evaluation import DatasetEvaluator
 from torch import nn
 from ultralytics.utils.torch_utils import ModelEMA
 
-from yolo_mask_plugin.apps.train_net import Trainer
+from yolo_mask_plugin.apps.train_net import Trainer, lazy_train
 from yolo_mask_plugin.d2.config import add_yolo_mask_config, get_config_file
 from yolo_mask_plugin.d2.ema import EMA_WEIGHTS_FILE, ModelEMAHook
 from yolo_mask_plugin.d2.recipe import lazy_clip_gradients, lazy_recipe, yacs_recipe
@@ -56,6 +62,10 @@ def batches(n: int = 6) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(torch.randn(16, 4, generator=g), 3 * torch.randn(16, 2, generator=g)) for _ in range(n)]
 
 
+def cycled_batches():
+    return itertools.cycle(batches())
+
+
 class RecordingEvaluator(DatasetEvaluator):
     """Keeps what the evaluated model returned (its flattened state) in `TinyTrainer.evaluated`."""
 
@@ -82,7 +92,7 @@ class TinyTrainer(Trainer):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        return itertools.cycle(batches())
+        return cycled_batches()
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
@@ -170,7 +180,9 @@ def test_model_ema_is_ultralytics_model_ema_and_is_what_evaluation_sees(decay, t
     # the averaged model is saved for MODEL.WEIGHTS
     saved = torch.load(tmp_path / "run" / EMA_WEIGHTS_FILE)
     assert saved["ema_updates"] == 5
-    torch.testing.assert_close(saved["model"], hook.model.state_dict(), rtol=0, atol=0)
+    deployed = TinyModel()
+    DetectionCheckpointer(deployed).load(str(tmp_path / "run" / EMA_WEIGHTS_FILE))
+    torch.testing.assert_close(deployed.state_dict(), hook.model.state_dict(), rtol=0, atol=0)
 
 
 def test_model_ema_is_checkpointed_and_resume_continues_it(tmp_path):
@@ -265,3 +277,29 @@ def test_lazy_config_spells_the_same_recipe_as_yacs(tmp_path):
     lazy.train.clip_gradients = dict(enabled=True, clip_typ="full_model")
     with pytest.raises(ValueError, match="clip_typ"):
         lazy_clip_gradients(lazy)
+
+
+def test_lazy_train_runs_the_recipe_and_evaluates_the_average(tmp_path):
+    """lazy_train with every piece on: it trains, evaluates the averaged model and saves that one."""
+    cfg = OmegaConf.create({
+        "model": L(TinyModel)(),
+        "dataloader": {"train": L(cycled_batches)(), "test": L(batches)(n=1),
+                       "evaluator": L(RecordingEvaluator)()},
+        "optimizer": L(torch.optim.SGD)(params=L(get_default_optimizer_params)(), lr=0.05, momentum=0.9),
+        "lr_multiplier": L(WarmupParamScheduler)(
+            scheduler=L(MultiStepParamScheduler)(values=[1.0], milestones=[], num_updates=5), warmup_length=0.4, warmup_factor=0.0
+        ),
+        "train": {
+            "output_dir": str(tmp_path), "init_checkpoint": "", "max_iter": 5, "device": "cpu", "eval_period": 0,
+            "log_period": 20, "amp": {"enabled": False}, "ddp": {}, "checkpointer": {"period": 1000},
+            "model_ema": {"enabled": True, "decay": 0.9, "tau": 2.0}, "warmup_bias_lr": 0.1, "warmup_momentum": 0.8,
+            "clip_gradients": {"enabled": True, "clip_type": "full_model", "clip_value": 10.0},
+        },
+    }, flags={"allow_objects": True})
+    TinyTrainer.evaluated = []
+    lazy_train(cfg, resume=False)
+    saved = torch.load(tmp_path / EMA_WEIGHTS_FILE)
+    assert saved["ema_updates"] == 5
+    (seen,) = TinyTrainer.evaluated
+    expected = torch.cat([v.flatten() for v in saved["model"].values() if v.dtype.is_floating_point])
+    torch.testing.assert_close(seen, expected, rtol=0, atol=0)
