@@ -275,7 +275,7 @@ def test_lazy_config_spells_the_same_recipe_as_yacs(tmp_path):
     assert lazy_recipe(lazy) == yacs_recipe(yacs)
     assert lazy_clip_gradients(lazy) == yacs.SOLVER.CLIP_GRADIENTS
     lazy.train.clip_gradients = dict(enabled=True, clip_typ="full_model")
-    with pytest.raises(ValueError, match="clip_typ"):
+    with pytest.raises(KeyError, match="clip_typ"):
         lazy_clip_gradients(lazy)
 
 

@@ -30,9 +30,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from yolo_mask_plugin.core.errors import ConfigKeyError, InvalidInputError
 from yolo_mask_plugin.d2.checkpoint import as_detectron2_weights, check_mask_head_config
+from yolo_mask_plugin.d2.clipping import maybe_add_gradient_clipping
 from yolo_mask_plugin.d2.config import build_cfg, get_config_file
 from yolo_mask_plugin.d2.datasets import mask_format_of, register_coco_dataset
-from yolo_mask_plugin.d2.clipping import maybe_add_gradient_clipping
 from yolo_mask_plugin.d2.recipe import add_recipe_hooks, lazy_clip_gradients, lazy_recipe, yacs_recipe
 from yolo_mask_plugin.d2.solver import build_optimizer
 from yolo_mask_plugin.d2.warmup import split_bias_groups

@@ -5,6 +5,8 @@ import torch
 from detectron2.config import CfgNode
 from detectron2.solver.build import maybe_add_gradient_clipping as add_per_parameter_clipping
 
+from yolo_mask_plugin.core.errors import InvalidInputError
+
 CLIP_TYPES = ("value", "norm", "full_model")
 
 
@@ -31,7 +33,7 @@ def maybe_add_gradient_clipping(clip: CfgNode, optimizer: torch.optim.Optimizer)
     if not clip.ENABLED:
         return optimizer
     if clip.CLIP_TYPE not in CLIP_TYPES:
-        raise ValueError(f"SOLVER.CLIP_GRADIENTS.CLIP_TYPE={clip.CLIP_TYPE!r}: expected one of {CLIP_TYPES}")
+        raise InvalidInputError(f"SOLVER.CLIP_GRADIENTS.CLIP_TYPE={clip.CLIP_TYPE!r}: expected one of {CLIP_TYPES}")
     if clip.CLIP_TYPE != "full_model":
         return add_per_parameter_clipping(CfgNode({"SOLVER": {"CLIP_GRADIENTS": clip}}), optimizer)
     optimizer.__class__ = _with_full_model_clipping(type(optimizer), clip.CLIP_VALUE, clip.NORM_TYPE)

@@ -10,6 +10,8 @@ from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 from ultralytics.utils.torch_utils import ModelEMA
 
+from yolo_mask_plugin.core.errors import InvalidInputError
+
 EMA_WEIGHTS_FILE = "model_final_ema.pth"
 
 
@@ -36,7 +38,7 @@ class ModelEMAHook(HookBase):
     def __init__(self, model: torch.nn.Module, decay: float = 0.9999, tau: float = 2000.0, output_dir: str | None = None):
         """Average `model` (the trainer's model, DDP-wrapped or not) with Ultralytics' ramp `decay`, `tau`."""
         if not 0.0 < decay < 1.0 or tau <= 0:
-            raise ValueError(f"model EMA: decay={decay} must lie in (0, 1) and tau={tau} be > 0")
+            raise InvalidInputError(f"MODEL_EMA (train.model_ema): DECAY={decay} must lie in (0, 1) and TAU={tau} be > 0")
         self._model = model
         self.decay, self.tau, self.output_dir = decay, tau, output_dir
         self._ema: ModelEMA | None = None

@@ -19,6 +19,7 @@ from detectron2.config import CfgNode
 from detectron2.engine import HookBase, hooks
 from omegaconf import DictConfig
 
+from yolo_mask_plugin.core.errors import ConfigKeyError, InvalidInputError
 from yolo_mask_plugin.d2.ema import ModelEMAHook
 from yolo_mask_plugin.d2.warmup import BiasWarmup
 
@@ -43,7 +44,7 @@ def lazy_recipe(cfg: DictConfig) -> dict[str, Any]:
     warmup_iters = 0.0
     if warmup_bias_lr or warmup_momentum is not None:
         if "warmup_length" not in cfg.lr_multiplier:
-            raise ValueError(
+            raise InvalidInputError(
                 "train.warmup_bias_lr / train.warmup_momentum need a warm-up: lr_multiplier has no warmup_length "
                 "(use detectron2.solver.WarmupParamScheduler)"
             )
@@ -65,7 +66,7 @@ def lazy_clip_gradients(cfg: DictConfig) -> CfgNode:
     clip = CfgNode({"ENABLED": False, "CLIP_TYPE": "full_model", "CLIP_VALUE": 10.0, "NORM_TYPE": 2.0})
     for key, value in (cfg.train.get("clip_gradients") or {}).items():
         if key.upper() not in clip:
-            raise ValueError(f"train.clip_gradients.{key}: unknown key, expected one of {[k.lower() for k in clip]}")
+            raise ConfigKeyError(f"train.clip_gradients.{key}: unknown key, expected one of {[k.lower() for k in clip]}")
         clip[key.upper()] = value
     return clip
 

@@ -5,6 +5,8 @@ import numpy as np
 import torch
 from detectron2.engine import HookBase
 
+from yolo_mask_plugin.core.errors import InvalidInputError
+
 BIAS_GROUP = "param_group"  # the param-group key Ultralytics tags its bias group with ("bias")
 
 
@@ -53,14 +55,17 @@ class BiasWarmup(HookBase):
     def __init__(self, warmup_iters: float, warmup_bias_lr: float, warmup_momentum: float | None = None):
         """Warm up over `warmup_iters` iterations from `warmup_bias_lr` (biases) and `warmup_momentum`."""
         if warmup_iters <= 0:
-            raise ValueError(f"bias warm-up needs a warm-up: warmup_iters={warmup_iters} must be > 0")
+            raise InvalidInputError(
+                f"SOLVER.WARMUP_BIAS_LR / WARMUP_MOMENTUM (LazyConfig: train.warmup_bias_lr / warmup_momentum) need a "
+                f"warm-up: its length SOLVER.WARMUP_ITERS (lr_multiplier.warmup_length x train.max_iter) is {warmup_iters}"
+            )
         self.warmup_iters, self.warmup_bias_lr, self.warmup_momentum = float(warmup_iters), warmup_bias_lr, warmup_momentum
         self._scheduled_lrs: list[tuple[dict, float]] = []
 
     def before_train(self) -> None:
         """Refuse an optimizer without bias groups: the warm-up would silently do nothing."""
         if self.warmup_bias_lr and not any(g.get(BIAS_GROUP) == "bias" for g in self.trainer.optimizer.param_groups):
-            raise ValueError("bias warm-up: the optimizer has no bias param group (build it with split_bias_groups)")
+            raise InvalidInputError("bias LR warm-up: the optimizer has no bias param group (build it with split_bias_groups)")
 
     def before_step(self) -> None:
         """Set this iteration's bias LR and momentum as Ultralytics' `np.interp` does."""
