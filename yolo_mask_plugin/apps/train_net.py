@@ -29,11 +29,14 @@ from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
 from yolo_mask_plugin.core.errors import ConfigKeyError, InvalidInputError
-from yolo_mask_plugin.interop.checkpoint import as_detectron2_weights, check_mask_head_config
-from yolo_mask_plugin.d2.compat import last_eval_results
+from yolo_mask_plugin.d2.clipping import maybe_add_gradient_clipping
+from yolo_mask_plugin.d2.compat import last_eval_results, set_last_eval_results
 from yolo_mask_plugin.d2.config import build_cfg, get_config_file
 from yolo_mask_plugin.d2.datasets import mask_format_of, register_coco_dataset
+from yolo_mask_plugin.d2.recipe import add_recipe_hooks, lazy_clip_gradients, lazy_recipe, yacs_recipe
 from yolo_mask_plugin.d2.solver import build_optimizer
+from yolo_mask_plugin.d2.warmup import split_bias_groups
+from yolo_mask_plugin.interop.checkpoint import as_detectron2_weights, check_mask_head_config
 
 logger = logging.getLogger("detectron2")
 
@@ -90,9 +93,20 @@ class Trainer(DefaultTrainer):
         return build_optimizer(cfg, model)
 
     def build_hooks(self) -> list[HookBase]:
-        """DefaultTrainer's hooks, kept as `default_hooks` (e.g. to run PreciseBN when training stops early)."""
-        self.default_hooks = [hook for hook in super().build_hooks() if hook is not None]
-        return self.default_hooks
+        """DefaultTrainer's hooks plus the Ultralytics recipe pieces MODEL_EMA / SOLVER.WARMUP_* enable
+        (`yolo_mask_plugin.d2.recipe`); with EMA the evaluation sees the averaged model, as in Ultralytics. Kept as
+        `default_hooks` (e.g. to run PreciseBN when training stops early)."""
+        hook_list = [hook for hook in super().build_hooks() if hook is not None]
+        ema = add_recipe_hooks(hook_list, self.model, **yacs_recipe(self.cfg))
+        if ema is not None:
+
+            def test_and_save_results() -> dict:  # DefaultTrainer's, on the averaged model
+                return set_last_eval_results(self, self.test(self.cfg, ema.model))
+
+            eval_hook = hooks.EvalHook(self.cfg.TEST.EVAL_PERIOD, test_and_save_results)
+            hook_list = [eval_hook if isinstance(h, hooks.EvalHook) else h for h in hook_list]
+        self.default_hooks = hook_list
+        return hook_list
 
 
 def _can_set(cfg: DictConfig, key: str) -> bool:
@@ -142,25 +156,32 @@ def lazy_train(cfg: DictConfig, resume: bool) -> dict:
     """lazyconfig_train_net's loop: the config's model, optimizer, train loader and LR schedule, Detectron2's
     hooks (timer, LR, periodic checkpoints, eval every `train.eval_period` and at the end, writers), and its
     PreciseBN hook when the config asks for it (`train.precise_bn = dict(enabled=True, num_iter=N)`, the LazyConfig
-    spelling of TEST.PRECISE_BN, which lazyconfig_train_net lacks)."""
+    spelling of TEST.PRECISE_BN, which lazyconfig_train_net lacks). Ultralytics' recipe pieces as the yacs
+    Trainer adds them, from `train.model_ema`, `train.warmup_bias_lr`, `train.warmup_momentum` and
+    `train.clip_gradients` (`yolo_mask_plugin.d2.recipe`)."""
     model = instantiate(cfg.model)
     logger.info("Model:\n%s", model)
     model.to(cfg.train.device)
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
+    recipe = lazy_recipe(cfg)
+    if recipe["warmup_bias_lr"]:
+        optimizer = split_bias_groups(optimizer, model)  # BiasWarmup's groups
+    optimizer = maybe_add_gradient_clipping(lazy_clip_gradients(cfg), optimizer)
     train_loader = instantiate(cfg.dataloader.train)
     model = create_ddp_model(model, **cfg.train.ddp)
     trainer = (AMPTrainer if cfg.train.amp.enabled else SimpleTrainer)(model, train_loader, optimizer)
     checkpointer = DetectionCheckpointer(model, cfg.train.output_dir, optimizer=optimizer, trainer=trainer)
     results: dict = {}
+    ema = None  # the recipe's EMA hook, set below
 
     def evaluate() -> dict:
-        results.update(lazy_test(cfg, model))
+        results.update(lazy_test(cfg, ema.model if ema else model))
         return results
 
     main_process = comm.is_main_process()
     precise_bn = cfg.train.get("precise_bn") or {}
-    trainer.register_hooks([
+    hook_list = [
         hooks.IterationTimer(),
         hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
         # as DefaultTrainer does for TEST.PRECISE_BN: before the checkpointer, so model_final has the statistics
@@ -170,7 +191,9 @@ def lazy_train(cfg: DictConfig, resume: bool) -> dict:
         hooks.EvalHook(cfg.train.eval_period, evaluate),
         hooks.PeriodicWriter(default_writers(cfg.train.output_dir, cfg.train.max_iter), period=cfg.train.log_period)
         if main_process else None,
-    ])
+    ]
+    ema = add_recipe_hooks(hook_list, model, **recipe)
+    trainer.register_hooks(hook_list)
     checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=resume)
     # the checkpoint holds the iteration that had just finished: go on from the next one
     start_iter = trainer.iter + 1 if resume and checkpointer.has_checkpoint() else 0

@@ -38,3 +38,14 @@ def last_eval_results(trainer: DefaultTrainer) -> dict:
     `TEST.EXPECTED_RESULTS` is set) (checked: detectron2 0.7.2).
     """
     return getattr(trainer, "_last_eval_results", None) or {}
+
+
+def set_last_eval_results(trainer: DefaultTrainer, results: dict) -> dict:
+    """Record `results` where `DefaultTrainer.train()` looks for the last evaluation (`verify_results` and
+    `last_eval_results` read it), as DefaultTrainer's own EvalHook function does; returns `results`.
+
+    Missing public API: an EvalHook function other than DefaultTrainer's own (here: evaluating the EMA model) can
+    hand its results to `train()` only through `_last_eval_results` (checked: detectron2 0.7.2).
+    """
+    trainer._last_eval_results = results
+    return results

@@ -74,6 +74,21 @@ def add_yolo_mask_config(cfg: CN) -> CN:
     # `build_optimizer`) or "ADAMW" (the optimizer of Ultralytics' YOLO recipes: betas (SOLVER.MOMENTUM, 0.999),
     # decoupled SOLVER.WEIGHT_DECAY), built by `yolo_mask_plugin.d2.solver.build_optimizer`.
     cfg.SOLVER.OPTIMIZER = "SGD"
+
+    # Pieces of Ultralytics' training recipe Detectron2 lacks (yolo_mask_plugin.d2.recipe), all off by default.
+    # Model EMA (d2/ema.py): Ultralytics' ModelEMA, decay DECAY * (1 - exp(-updates / TAU)), one update per
+    # iteration; evaluation uses the averaged model, checkpoints carry it, OUTPUT_DIR/model_final_ema.pth holds it.
+    cfg.MODEL_EMA = CN()
+    cfg.MODEL_EMA.ENABLED = False
+    cfg.MODEL_EMA.DECAY = 0.9999  # Ultralytics' default
+    cfg.MODEL_EMA.TAU = 2000.0  # Ultralytics' default, in optimizer steps
+    # Ultralytics' warm-up of biases and momentum over SOLVER.WARMUP_ITERS (d2/warmup.py): the bias LR starts
+    # WARMUP_BIAS_LR above the scheduled one (Ultralytics: 0.1; 0.0: off); momentum (SGD) rises from
+    # WARMUP_MOMENTUM (Ultralytics: 0.8; None: off) to SOLVER.MOMENTUM.
+    cfg.SOLVER.WARMUP_BIAS_LR = 0.0
+    cfg.SOLVER.WARMUP_MOMENTUM = None
+    # SOLVER.CLIP_GRADIENTS.CLIP_TYPE may also be "full_model" (d2/clipping.py): the norm over all parameters, as
+    # Ultralytics clips (CLIP_VALUE 10.0 there).
     return cfg
 
 
