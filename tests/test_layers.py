@@ -58,7 +58,7 @@ LAYERS = {
     ),
     "d2": Layer(
         PACKAGE / "d2", "yolo_mask_plugin.d2", _plugin("core", "yolo", "data", "d2", "configs"),
-        TORCH | {"detectron2", "fvcore", "ultralytics", "yaml"},  # yaml: yacs config files
+        TORCH | {"detectron2", "fvcore", "omegaconf", "ultralytics", "yaml"},  # yaml: yacs files; omegaconf: LazyConfig
     ),
     "adapters": Layer(
         ADAPTERS, "yolo_mask_plugin.adapters", _plugin("core", "yolo", "data", "adapters"),
