@@ -1,8 +1,10 @@
 """One core, two sibling shells that stand alone: imports point down only, and each layer runs without the ones above.
 
     apps, benchmarks        may import every package of the plugin
-    interop                 checkpoints between the shells: may import both shells
-    d2 | adapters           the two shells, siblings: neither imports the other; adapters never imports detectron2
+    interop                 checkpoint conversion between the shells: may import both shells
+    d2 (+ configs) | adapters
+                            the two shells, siblings: neither imports the other; adapters never imports detectron2;
+                            configs (LazyConfig files) build Detectron2 models: what d2 may import
     yolo (bridge) | data    what both shells need of Ultralytics | datasets, conversion, mask <-> polygon
     core                    torch and torchvision only
 
