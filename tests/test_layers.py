@@ -192,6 +192,24 @@ def test_bridge_and_data_run_without_detectron2_or_either_shell(tmp_path):
     )
 
 
+def test_detectron2_shell_builds_and_predicts_without_the_ultralytics_shell(tmp_path):
+    _run_isolated(
+        f"""
+        import torch
+        from detectron2.modeling import build_model
+        from yolo_mask_plugin.d2.config import build_cfg
+        cfg = build_cfg("shapes/yolo_mask_single_pass.yaml", [
+            "MODEL.YOLO.WEIGHTS", {str(TEST_DATA / "yolo11-tiny.yaml")!r}, "MODEL.DEVICE", "cpu",
+            "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "64", "MODEL.YOLO.CONF_THRESH_TEST", "0.0"])
+        model = build_model(cfg).eval()
+        with torch.no_grad():
+            instances = model([{{"image": torch.zeros(3, 64, 64), "height": 64, "width": 64}}])[0]["instances"]
+        assert len(instances) > 0 and instances.pred_masks.shape[1:] == (64, 64), instances
+        """,
+        blocked=["yolo_mask_plugin.adapters", "yolo_mask_plugin.interop"], cwd=tmp_path,
+    )
+
+
 def test_ultralytics_shell_trains_validates_predicts_and_reloads_without_detectron2(tmp_path):
     out = _run_isolated(
         f"""
