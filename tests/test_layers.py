@@ -1,8 +1,10 @@
 """One core, two sibling shells that stand alone: imports point down only, and each layer runs without the ones above.
 
     apps, benchmarks        may import every package of the plugin
-    interop                 checkpoints between the shells: may import both shells
-    d2 | adapters           the two shells, siblings: neither imports the other; adapters never imports detectron2
+    interop                 checkpoint conversion between the shells: may import both shells
+    d2 (+ configs) | adapters
+                            the two shells, siblings: neither imports the other; adapters never imports detectron2;
+                            configs (LazyConfig files) build Detectron2 models: what d2 may import
     yolo (bridge) | data    what both shells need of Ultralytics | datasets, conversion, mask <-> polygon
     core                    torch and torchvision only
 
@@ -187,6 +189,24 @@ def test_bridge_and_data_run_without_detectron2_or_either_shell(tmp_path):
         """,
         blocked=["detectron2", "yolo_mask_plugin.d2", "yolo_mask_plugin.adapters", "yolo_mask_plugin.interop"],
         cwd=tmp_path,
+    )
+
+
+def test_detectron2_shell_builds_and_predicts_without_the_ultralytics_shell(tmp_path):
+    _run_isolated(
+        f"""
+        import torch
+        from detectron2.modeling import build_model
+        from yolo_mask_plugin.d2.config import build_cfg
+        cfg = build_cfg("shapes/yolo_mask_single_pass.yaml", [
+            "MODEL.YOLO.WEIGHTS", {str(TEST_DATA / "yolo11-tiny.yaml")!r}, "MODEL.DEVICE", "cpu",
+            "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "64", "MODEL.YOLO.CONF_THRESH_TEST", "0.0"])
+        model = build_model(cfg).eval()
+        with torch.no_grad():
+            instances = model([{{"image": torch.zeros(3, 64, 64), "height": 64, "width": 64}}])[0]["instances"]
+        assert len(instances) > 0 and instances.pred_masks.shape[1:] == (64, 64), instances
+        """,
+        blocked=["yolo_mask_plugin.adapters", "yolo_mask_plugin.interop"], cwd=tmp_path,
     )
 
 
