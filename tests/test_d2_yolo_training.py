@@ -130,6 +130,7 @@ def test_two_branch_yolo_trains_on_the_letterboxed_image(shapes_root, yolo_check
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in body[0].parameters())
 
 
+@pytest.mark.numerics
 def test_detectron2_trained_model_predicts_the_same_in_ultralytics(end2end_runs, yolo_checkpoint, shapes_root,
                                                                     tmp_path):
     """`yolo-mask convert --from-detectron2` of the model DefaultTrainer saved, then Detectron2's DefaultPredictor and
@@ -145,9 +146,10 @@ def test_detectron2_trained_model_predicts_the_same_in_ultralytics(end2end_runs,
                               "TEST.DETECTIONS_PER_IMAGE", str(max_det)])
     image_path = str(sorted((shapes_root / "images" / "val").iterdir())[1])
     d2 = DefaultPredictor(cfg)(cv2.imread(image_path))["instances"]
-    ours = YOLOMask(str(exported)).predict(image_path, imgsz=TEST_IMAGE_SIZE, conf=conf, iou=iou, max_det=max_det,
-                                           retina_masks=True, device="cpu", verbose=False)[0]
-    assert_same_detections_and_masks(d2, ours)
+    model = YOLOMask(str(exported))
+    ours = model.predict(image_path, imgsz=TEST_IMAGE_SIZE, conf=conf, iou=iou, max_det=max_det, retina_masks=True,
+                         device="cpu", verbose=False)[0]
+    assert_same_detections_and_masks(d2, ours, model.model)
 
 
 def test_only_a_single_pass_model_exports_to_ultralytics(shapes_root, yolo_checkpoint, tmp_path):
