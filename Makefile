@@ -47,5 +47,13 @@ test-oldest-ultralytics: venv $(OLDEST_ULTRALYTICS_DIR)/.installed
 		"import ultralytics; assert ultralytics.__version__ == '$(OLDEST_ULTRALYTICS)', ultralytics.__file__"
 	PYTHONPATH=$(OLDEST_ULTRALYTICS_DIR) $(PY) -m pytest -q -m ultralytics_shell tests
 
+# The tests that compare numbers across runtimes, frameworks, releases or CPU kernels (`pytest -m numerics`), again
+# under torch's non-vectorised kernels and under oneDNN limited to AVX2: each changes the last digits of float32
+# results, as another CPU does, and the tolerances (tests/numerics.py) must hold on any x86-64 CPU.
+.PHONY: test-numerics
+test-numerics: venv
+	ATEN_CPU_CAPABILITY=default $(PY) -m pytest -q -m numerics tests
+	ONEDNN_MAX_CPU_ISA=AVX2 $(PY) -m pytest -q -m numerics tests
+
 clean:
 	rm -rf $(VENV) output *.egg-info

@@ -79,8 +79,6 @@ def yolo_checkpoint(shapes_root, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def frozen_detector_run(shapes_root, yolo_checkpoint, tmp_path_factory):
     """YOLO-mask fine-tuned from a detection checkpoint with the whole detector frozen (`freeze=` every layer)."""
-    import torch
-
     from yolo_mask_plugin.adapters import YOLOMask
     from yolo_mask_plugin.adapters.training import train_ultralytics
 
@@ -91,15 +89,13 @@ def frozen_detector_run(shapes_root, yolo_checkpoint, tmp_path_factory):
         net = trainer.model
         seen["mask_head"] = {k: v.clone() for k, v in net.mask_head.state_dict().items()}
         seen["trainable"] = {n for n, p in net.named_parameters() if p.requires_grad}
-        seen["threads"] = torch.get_num_threads()
 
     model.add_callback("on_train_start", on_train_start)
-    threads = torch.get_num_threads()
     best = train_ultralytics(
         model, shapes_root / "shapes-seg.yaml", tmp_path_factory.mktemp("yolo_mask"), "frozen",
         epochs=3, freeze=len(model.model.model), optimizer="AdamW", lr0=0.005, warmup_epochs=0, **TRAIN_ARGS,
     )
-    return SimpleNamespace(best=best, save_dir=best.parent.parent, seen=seen, threads=threads, model=model)
+    return SimpleNamespace(best=best, save_dir=best.parent.parent, seen=seen, model=model)
 
 
 def small_cfg(config_name: str, shapes_root: Path, output_dir: Path, *opts: str):

@@ -19,6 +19,7 @@ from detectron2.structures import Instances
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OnnxRuntimeFailure
 
 from tests.conftest import TEST_IMAGE_SIZE, small_cfg
+from tests.numerics import decided_beyond, network_tolerance
 from yolo_mask_plugin.apps.cli import main as cli_main
 from yolo_mask_plugin.apps.d2_export import (
     OUTPUT_NAMES,
@@ -31,10 +32,6 @@ from yolo_mask_plugin.apps.d2_export import (
 
 MODELS = {"single_pass": "shapes/yolo_mask_single_pass.yaml", "two_branch": "shapes/yolo_mask_two_branch_R_50_FPN.yaml"}
 FEW_DETECTIONS = ("TEST.DETECTIONS_PER_IMAGE", "20")  # the mask head's cost grows with the boxes
-# Largest |exported - eager| box coordinate, in pixels. TorchScript runs eager's kernels; ONNX Runtime's convolutions
-# round differently, and YOLO's box decoding (DFL: an expectation over 16 bins, times the stride) turns the last digits
-# of its logits into ~1e-3 px.
-BOX_ATOL = {"torchscript": 1e-4, "onnx": 5e-3}
 NO_DETECTIONS = ("MODEL.YOLO.CONF_THRESH_TEST", "1.0")  # NMS keeps scores above it
 
 
@@ -71,7 +68,7 @@ def exported(request, shapes_root: Path, tmp_path_factory) -> SimpleNamespace:
     image = sample_input(cfg, val[1])["image"]
     with torch.no_grad():
         eager = model.inference([{"image": image}], do_postprocess=False)[0]
-    return SimpleNamespace(adapter=adapter, files=files, image=image, eager=eager)
+    return SimpleNamespace(adapter=adapter, files=files, image=image, eager=eager, model=model)
 
 
 def _run(fmt: str, path: Path, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -82,7 +79,7 @@ def _run(fmt: str, path: Path, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return tuple(torch.from_numpy(out) for out in session.run(None, {"image": image.numpy()}))
 
 
-def _twins(eager: Instances, exported: Instances) -> list[int]:
+def _twins(eager: Instances, exported: Instances, box_tolerance: float, score_tolerance: float) -> list[int]:
     """For each eager detection, the exported one of the same class with the nearest box and score, one to one:
     scores that differ in the 7th digit may rank two boxes the other way round in another runtime, and boxes
     clipped to the image may be equal."""
@@ -90,21 +87,30 @@ def _twins(eager: Instances, exported: Instances) -> list[int]:
     distance += (eager.scores[:, None] - exported.scores[None]).abs()
     distance[eager.pred_classes[:, None] != exported.pred_classes[None]] = float("inf")
     match = distance.argmin(1).tolist()
-    assert len(set(match)) == len(match) and distance.min(1).values.max() < 0.1, distance.min(1).values
+    nearest = distance.min(1).values
+    assert len(set(match)) == len(match) and nearest.max() <= box_tolerance + score_tolerance, nearest
     return match
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
 def test_exported_model_predicts_what_eager_predicts(exported, fmt):
+    """Within float32 rounding of the network (tests/numerics.py): TorchScript runs eager's kernels, ONNX Runtime
+    sums its convolutions in its own order. Boxes in pixels of the input (scale: its longer side), scores and mask
+    probabilities in [0, 1] (scale 1)."""
     eager = exported.eager
     assert 10 <= len(eager) and eager.pred_masks.shape[1:] == (1, 28, 28)
     instances = exported.adapter.outputs_schema(_run(fmt, exported.files[fmt], exported.image))[0]["instances"]
     assert tuple(instances.image_size.tolist()) == eager.image_size and len(instances) == len(eager)
-    twins = instances[_twins(eager, instances)]
+    box_tolerance = network_tolerance(exported.model, max(exported.image.shape[-2:]))
+    tolerance = network_tolerance(exported.model, 1)
+    if len(eager) == int(FEW_DETECTIONS[1]):  # cut at DETECTIONS_PER_IMAGE: the last one kept is a near tie
+        eager = eager[decided_beyond(eager.scores, eager.scores.min().item(), tolerance)]
+    twins = instances[_twins(eager, instances, box_tolerance, tolerance)]
     torch.testing.assert_close(twins.pred_classes, eager.pred_classes, rtol=0, atol=0)
-    torch.testing.assert_close(twins.pred_boxes.tensor, eager.pred_boxes.tensor, rtol=0, atol=BOX_ATOL[fmt])
-    torch.testing.assert_close(twins.scores, eager.scores, rtol=0, atol=1e-4)
-    torch.testing.assert_close(twins.pred_masks, eager.pred_masks, rtol=0, atol=1e-4)
+    torch.testing.assert_close(twins.pred_boxes.tensor, eager.pred_boxes.tensor, rtol=0, atol=box_tolerance)
+    torch.testing.assert_close(twins.scores, eager.scores, rtol=0, atol=tolerance)
+    torch.testing.assert_close(twins.pred_masks, eager.pred_masks, rtol=0, atol=tolerance)
 
 
 def test_onnx_graph_holds_nms_and_aligned_roialign(exported):

@@ -34,21 +34,26 @@ LOSSES = ("loss_yolo_box", "loss_yolo_cls", "loss_yolo_dfl", "loss_mask")
 @pytest.fixture(scope="module")
 def end2end_runs(shapes_root, yolo_checkpoint, tmp_path_factory) -> dict[str, SimpleNamespace]:
     """`ITERATIONS` DefaultTrainer iterations of the end-to-end config on two images, from yolo11n.yaml (untrained)
-    and from the session's Ultralytics checkpoint; the YOLO weights before training are kept."""
+    ("yaml") and from the session's Ultralytics checkpoint ("pt"); the YOLO weights before training are kept. Each
+    trains when a test first asks for it (`pytest -m numerics` needs only "pt")."""
     if TWO_IMAGES not in DatasetCatalog.list():
         DatasetCatalog.register(TWO_IMAGES, lambda: DatasetCatalog.get("shapes_train")[:2])
         MetadataCatalog.get(TWO_IMAGES).set(thing_classes=MetadataCatalog.get("shapes_train").thing_classes)
-    runs = {}
-    for name, weights in (("yaml", "yolo11n.yaml"), ("pt", str(yolo_checkpoint))):
-        out = tmp_path_factory.mktemp(f"end2end_{name}")
-        cfg = small_cfg(END2END, shapes_root, out, "MODEL.YOLO.WEIGHTS", weights, "SOLVER.MAX_ITER", str(ITERATIONS),
-                        "DATASETS.TRAIN", f"('{TWO_IMAGES}',)", "DATASETS.TEST", "()")
-        trainer = Trainer(cfg)
-        trainer.resume_or_load(resume=False)
-        before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
-        trainer.train()
-        runs[name] = SimpleNamespace(cfg=cfg, trainer=trainer, before=before, output=out)
-    return runs
+    sources = {"yaml": "yolo11n.yaml", "pt": str(yolo_checkpoint)}
+
+    class Runs(dict):
+        def __missing__(self, name: str) -> SimpleNamespace:
+            out = tmp_path_factory.mktemp(f"end2end_{name}")
+            cfg = small_cfg(END2END, shapes_root, out, "MODEL.YOLO.WEIGHTS", sources[name], "SOLVER.MAX_ITER",
+                            str(ITERATIONS), "DATASETS.TRAIN", f"('{TWO_IMAGES}',)", "DATASETS.TEST", "()")
+            trainer = Trainer(cfg)
+            trainer.resume_or_load(resume=False)
+            before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+            trainer.train()
+            self[name] = SimpleNamespace(cfg=cfg, trainer=trainer, before=before, output=out)
+            return self[name]
+
+    return Runs()
 
 
 @pytest.mark.parametrize("source", ["yaml", "pt"])
@@ -130,6 +135,7 @@ def test_two_branch_yolo_trains_on_the_letterboxed_image(shapes_root, yolo_check
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in body[0].parameters())
 
 
+@pytest.mark.numerics
 def test_detectron2_trained_model_predicts_the_same_in_ultralytics(end2end_runs, yolo_checkpoint, shapes_root,
                                                                     tmp_path):
     """`yolo-mask convert --from-detectron2` of the model DefaultTrainer saved, then Detectron2's DefaultPredictor and
@@ -145,9 +151,10 @@ def test_detectron2_trained_model_predicts_the_same_in_ultralytics(end2end_runs,
                               "TEST.DETECTIONS_PER_IMAGE", str(max_det)])
     image_path = str(sorted((shapes_root / "images" / "val").iterdir())[1])
     d2 = DefaultPredictor(cfg)(cv2.imread(image_path))["instances"]
-    ours = YOLOMask(str(exported)).predict(image_path, imgsz=TEST_IMAGE_SIZE, conf=conf, iou=iou, max_det=max_det,
-                                           retina_masks=True, device="cpu", verbose=False)[0]
-    assert_same_detections_and_masks(d2, ours)
+    model = YOLOMask(str(exported))
+    ours = model.predict(image_path, imgsz=TEST_IMAGE_SIZE, conf=conf, iou=iou, max_det=max_det, retina_masks=True,
+                         device="cpu", verbose=False)[0]
+    assert_same_detections_and_masks(d2, ours, model.model)
 
 
 def test_only_a_single_pass_model_exports_to_ultralytics(shapes_root, yolo_checkpoint, tmp_path):

@@ -1,13 +1,15 @@
 """YOLO-mask's end-to-end exports (onnx, torchscript, openvino), read back through Ultralytics' AutoBackend.
 
 Each format's predictions must equal the PyTorch model's on validation images: the same detections (one to one by
-class and box IoU > 0.99), scores within 1e-3, mask IoU >= 0.98 per instance; `.val()` of an export gives
+class and box IoU > 0.99, among those kept by more than rounding), scores within float32 rounding of the network
+(tests/numerics.py), mask IoU >= 0.98 per instance; `.val()` of an export gives
 Ultralytics' Box and Mask metrics. What cannot carry the mask branch is refused before any file is written.
 """
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -24,6 +26,7 @@ from yolo_mask_plugin.data.polygon_masks import mask_to_yolo_polygon
 from yolo_mask_plugin.core.errors import InvalidInputError
 
 from .conftest import TEST_IMAGE_SIZE
+from .numerics import decided_beyond, network_tolerance
 
 pytestmark = pytest.mark.ultralytics_shell
 
@@ -80,28 +83,53 @@ def _one_to_one(ours, theirs) -> list[int]:
     return match
 
 
+def _decided(result, tolerance: float) -> torch.Tensor:
+    """Which detections every runtime keeps: scored more than `tolerance` above the confidence threshold and, when
+    `max_det` cut the list, above the last one kept. Within it, whether a detection is kept is a near tie."""
+    cut = SETTINGS["conf"]
+    if len(result.boxes) == SETTINGS["max_det"]:
+        cut = max(cut, result.boxes.conf.min().item())
+    return decided_beyond(result.boxes.conf, cut, tolerance) & (result.boxes.conf > cut)
+
+
+@pytest.mark.numerics
 @pytest.mark.parametrize("fmt", EXPORT_FORMATS)
 def test_export_predicts_what_the_pytorch_model_predicts(fmt, exports, precise_bn_checkpoint, shapes_root):
+    """Scores within float32 rounding of the network (tests/numerics.py): each runtime sums its convolutions in its
+    own order. Each side's detections kept by more than that margin have a twin on the other side."""
     images = _val_images(shapes_root)
     common = {"imgsz": TEST_IMAGE_SIZE, "device": "cpu", "verbose": False, **SETTINGS}
-    ours = YOLOMask(str(precise_bn_checkpoint)).predict(images, **common)
+    model = YOLOMask(str(precise_bn_checkpoint))
+    ours = model.predict(images, **common)
     exported = YOLOMask(exports[fmt]).predict(images, **common)
-    assert sum(len(r.boxes) for r in ours) > 40
+    tolerance = network_tolerance(model.model, 1)
+    assert sum(int(_decided(r, tolerance).sum()) for r in ours) > 40
     for a, b in zip(ours, exported):
-        assert len(a.boxes) == len(b.boxes) and a.masks.data.shape == b.masks.data.shape
-        match = _one_to_one(a, b)
-        torch.testing.assert_close(b.boxes.conf[match], a.boxes.conf, atol=1e-3, rtol=0)
+        assert a.masks.data.shape[1:] == b.masks.data.shape[1:]
+        _one_to_one(b[_decided(b, tolerance)], a)  # what the export keeps by a margin, PyTorch keeps
+        a = a[_decided(a, tolerance)]
+        match = _one_to_one(a, b)  # and the other way round
+        torch.testing.assert_close(b.boxes.conf[match], a.boxes.conf, atol=tolerance, rtol=0)
         mask_a, mask_b = a.masks.data.bool(), b.masks.data.bool()[match]
         mask_iou = (mask_a & mask_b).flatten(1).sum(1) / (mask_a | mask_b).flatten(1).sum(1).clamp(min=1)
-        assert (mask_iou >= 0.98).all(), mask_iou
+        assert (mask_iou >= 0.98).all(), mask_iou  # a mask pixel whose probability is within rounding of 0.5 flips
+
+
+# A label's box is its mask's box; the export finds the label when its own box of that detection has IoU >= 0.5 with
+# it. The export's box is the PyTorch model's within float32 rounding (BOX_TOLERANCE_PX): a coordinate off by d px
+# moves a box IoU by less than 4 d / (the box's shorter side), so a label kept only when its detection's box has IoU
+# above 0.5 + LABEL_IOU_MARGIN with its mask's box is found by every runtime, while a box in the wrong frame or at
+# the wrong scale (off by pixels) still is not.
+LABEL_IOU_MARGIN = 0.05
 
 
 @pytest.fixture(scope="module")
-def self_labelled_data(precise_bn_checkpoint, shapes_root, tmp_path_factory) -> Path:
-    """The val images labelled with the PyTorch model's own top detections (class and mask polygon).
+def self_labelled_data(precise_bn_checkpoint, shapes_root, tmp_path_factory) -> SimpleNamespace:
+    """The val images labelled with the PyTorch model's own top detections (mask polygons, one class: `single_cls`
+    validation, since classes that score alike are near ties, checked per detection by the test above).
 
     On the real labels the weak test model scores a Mask mAP of 0, and 0 == 0 would say nothing; on its own
-    detections it scores high, so the exported model's mAP has something to agree with.
+    detections the exported model has something to find.
     """
     root = tmp_path_factory.mktemp("self_labelled")
     images = sorted((shapes_root / "images" / "val").glob("*.png"))
@@ -111,35 +139,42 @@ def self_labelled_data(precise_bn_checkpoint, shapes_root, tmp_path_factory) -> 
         [str(p) for p in images], imgsz=TEST_IMAGE_SIZE, conf=0.001, max_det=5, retina_masks=True, device="cpu",
         verbose=False,
     )
+    labelled = 0
     for image, result in zip(images, results):
         rows = []
-        for cls, mask in zip(result.boxes.cls.int().tolist(), result.masks.data.numpy().astype(np.uint8)):
+        for box, mask in zip(result.boxes.xyxy, result.masks.data.numpy().astype(np.uint8)):
+            ys, xs = np.nonzero(mask)
+            if not len(xs):
+                continue
+            mask_box = torch.tensor([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], dtype=torch.float)
+            if box_iou(box[None], mask_box).item() <= 0.5 + LABEL_IOU_MARGIN:
+                continue  # a near tie at the validator's IoU threshold: found or not by rounding
             polygon = mask_to_yolo_polygon(mask) / mask.shape[::-1]
-            rows.append(" ".join([str(cls), *(f"{v:.6f}" for v in polygon.flatten())]))
-        (root / "labels" / f"{image.stem}.txt").write_text("\n".join(rows) + "\n")
+            rows.append(" ".join(["0", *(f"{v:.6f}" for v in polygon.flatten())]))
+        labelled += len(rows)
+        (root / "labels" / f"{image.stem}.txt").write_text("\n".join(rows) + "\n" if rows else "")
     data = root / "data.yaml"
     data.write_text(f"path: {root}\ntrain: images\nval: images\nnames: {{0: a, 1: b, 2: c, 3: d}}\n")
-    return data
+    return SimpleNamespace(data=data, labels=labelled)
 
 
+@pytest.mark.numerics
 def test_exported_model_validates_with_the_stock_metrics(exports, self_labelled_data, tmp_path):
     """`.val()` of an export: Ultralytics' Box and Mask metrics on the boxes and masks the graph computed. The labels
-    are the PyTorch model's own detections and masks, so the export must find every one of them: a box or a mask in
-    the wrong frame or at the wrong scale would not.
+    are the PyTorch model's own detections and masks, so the export must find every one of them, box and mask: a
+    box or a mask in the wrong frame or at the wrong scale would not.
 
-    (Its mAP is not the PyTorch model's: Ultralytics' validator NMS lets a box stand once for each class above conf,
-    `multi_label`, while the graph keeps each box's best class, as Ultralytics' own nms=True exports do. On this weak
-    model, whose classes score alike, that moves Mask mAP50-95 from 0.39 (export) to 0.12 (PyTorch).)
+    Counted exactly: the recall with every detection kept (Ultralytics' recall curve at confidence 0), not the
+    `recall(B)` column, which Ultralytics reads at the confidence where F1 peaks, a threshold the scores of many
+    unlabelled detections decide (1.0 on one CPU, 0.111 on another).
     """
+    assert self_labelled_data.labels >= 10
     metrics = YOLOMask(exports["onnx"]).val(
-        data=str(self_labelled_data), imgsz=TEST_IMAGE_SIZE, batch=4, device="cpu", plots=False,
-        project=str(tmp_path), name="onnx", **SETTINGS,
-    ).results_dict
-    assert metrics["metrics/recall(B)"] == 1.0, metrics
-    # each mask lands on its label wherever its box does (AP is below 1: the labels are each image's top five, and
-    # unlabelled detections of other images outscore some of them)
-    assert metrics["metrics/mAP50(M)"] == pytest.approx(metrics["metrics/mAP50(B)"], abs=0.05), metrics
-    assert metrics["metrics/mAP50(M)"] > 0.3, metrics
+        data=str(self_labelled_data.data), imgsz=TEST_IMAGE_SIZE, batch=4, device="cpu", plots=False,
+        project=str(tmp_path), name="onnx", single_cls=True, **SETTINGS,
+    )
+    assert metrics.box.r_curve[:, 0].tolist() == [1.0], metrics.results_dict  # every label's box, at IoU >= 0.5
+    assert metrics.seg.r_curve[:, 0].tolist() == [1.0], metrics.results_dict  # and its mask, at mask IoU >= 0.5
 
 
 def test_onnx_graph_holds_nms_aligned_roialign_and_fixed_outputs(exports):

@@ -10,6 +10,8 @@ from ultralytics.data.augment import LetterBox
 
 from yolo_mask_plugin.core.frames import Letterbox
 
+from .numerics import float32_tolerance, network_tolerance
+
 SHAPES = [(96, 128, 128), (128, 96, 128), (200, 333, 256), (257, 129, 160), (64, 64, 128), (480, 640, 320)]
 
 
@@ -20,9 +22,11 @@ def test_round_trip_d2_yolo_d2_is_identity(height, width, size):
     xy = torch.rand(50, 2, generator=gen) * torch.tensor([width, height]) * 0.5
     boxes_d2 = torch.cat([xy, xy + torch.rand(50, 2, generator=gen) * torch.tensor([width, height]) * 0.5], dim=1)
     back = lb.boxes_yolo_input_to_d2(lb.boxes_d2_to_yolo_input(boxes_d2))
-    torch.testing.assert_close(back, boxes_d2, atol=1e-3, rtol=0)
+    # four roundings (scale, shift, unshift, unscale) of coordinates up to max(height, width) px
+    torch.testing.assert_close(back, boxes_d2, atol=float32_tolerance(4, scale=max(height, width)), rtol=0)
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("height,width,size", SHAPES)
 def test_letterbox_matches_ultralytics(height, width, size):
     """Same placement and padding as Ultralytics' LetterBox(auto=False); a drawn rectangle lands on the mapped box."""
@@ -44,6 +48,8 @@ def test_letterbox_matches_ultralytics(height, width, size):
     ys, xs = np.nonzero(np.all(theirs >= 200, axis=2))
     drawn = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], float)
     mapped = Letterbox(height, width, size).boxes_d2_to_yolo_input(torch.tensor([[x1, y1, x2, y2]], dtype=torch.float))
+    # the drawn edge is where the interpolated grey level crosses 200, which OpenCV's rounding of the resized size
+    # (half a pixel) and the bilinear ramp across an edge (one pixel) can move: not a float32 tolerance
     np.testing.assert_allclose(mapped[0].numpy(), drawn, atol=1.5)
 
 
@@ -66,13 +72,16 @@ def _nms(predictions: torch.Tensor, cfg) -> torch.Tensor:
                                iou_thres=cfg.MODEL.YOLO.NMS_THRESH, max_det=cfg.TEST.DETECTIONS_PER_IMAGE)[0]
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("yolo_size", [128, 160, 96])
 def test_proposal_generator_image_mode_equals_ultralytics_own_pipeline(yolo_size, shapes_root, yolo_checkpoint, tmp_path):
-    """"image" mode (two-branch): Detectron2-normalised BGR in, boxes out, against Ultralytics' LetterBox -> YOLO ->
-    NMS -> scale_boxes, with the letterbox scale 1 (equal to 1e-3), up (1.25) and down (0.75). Scaled, the two
-    resize differently (torch bilinear on floats vs OpenCV on uint8): every box still has a twin of its class at IoU
-    > 0.99 with a score within 1e-3. Confidence 0: the weakly trained test YOLO is sure of nothing, and every box NMS
-    keeps is compared."""
+    """"image" mode (two-branch): Detectron2-normalised BGR in, boxes out, against Ultralytics' YOLO -> NMS ->
+    scale_boxes on the letterboxed image, with the letterbox scale 1 (Ultralytics' own LetterBox: the same pixels),
+    up (1.25) and down (0.75). Scaled, the letterboxed image is the core's (torch bilinear): OpenCV's uint8 resize
+    differs by a grey level at edges (test_letterbox_matches_ultralytics), which moves scores by more than rounding
+    and by how much depends on the network, so it is compared there, not here. So every box NMS keeps (confidence 0:
+    the weakly trained test YOLO is sure of nothing) has a twin within float32 rounding of the network
+    (tests/numerics.py); one that lost a near tie in NMS would not have one, and is not expected on the same input."""
     from ultralytics.utils.ops import scale_boxes
 
     from tests.conftest import small_cfg
@@ -85,33 +94,32 @@ def test_proposal_generator_image_mode_equals_ultralytics_own_pipeline(yolo_size
         "MODEL.YOLO.IMAGE_SIZE", str(yolo_size),
     )
     model = Trainer.build_model(cfg).eval()
+    yolo = load_yolo(str(yolo_checkpoint))
     image_rgb = np.asarray(cv2.imread(str(shapes_root / "images" / "val" / "000001.png")))[16:112, :, ::-1].copy()
     assert image_rgb.shape == (96, 128, 3)
     with torch.no_grad():
         image_bgr = torch.from_numpy(image_rgb[:, :, ::-1].copy()).permute(2, 0, 1)
         ours = model.proposal_generator(model.preprocess_image([{"image": image_bgr}]), {})[0][0]
-        letterboxed = LetterBox(new_shape=(yolo_size, yolo_size), auto=False)(image=image_rgb)
-        x = torch.from_numpy(letterboxed).permute(2, 0, 1)[None].float() / 255
-        theirs = _nms(load_yolo(str(yolo_checkpoint))(x), cfg)
+        if yolo_size == 128:  # no resize: Ultralytics' LetterBox only pads
+            letterboxed = LetterBox(new_shape=(yolo_size, yolo_size), auto=False)(image=image_rgb)
+            x = torch.from_numpy(letterboxed).permute(2, 0, 1)[None].float() / 255
+        else:
+            x = Letterbox(96, 128, yolo_size).apply_image(torch.from_numpy(image_rgb).permute(2, 0, 1).float() / 255)[None]
+        theirs = _nms(yolo(x), cfg)
         theirs[:, :4] = scale_boxes((yolo_size, yolo_size), theirs[:, :4], (96, 128))
 
-    assert len(theirs) > 0
-    if yolo_size == 128:  # no resize: the same pixels
-        assert len(ours) == len(theirs)
-        torch.testing.assert_close(ours.proposal_boxes.tensor, theirs[:, :4], atol=1e-3, rtol=0)
-        torch.testing.assert_close(ours.scores, theirs[:, 4], atol=1e-5, rtol=0)
-        return
-    assert len(ours) == len(theirs)
-    same_class = theirs[:, 5].long()[:, None] == ours.pred_classes[None]
-    ious = box_iou(theirs[:, :4], ours.proposal_boxes.tensor) * same_class
-    twin = ious.argmax(1)
-    assert (ious.max(1).values > 0.99).all(), ious.max(1).values
-    torch.testing.assert_close(ours.scores[twin], theirs[:, 4], atol=1e-3, rtol=0)
+    assert len(theirs) > 0 and len(ours) == len(theirs)
+    # boxes in pixels of the 96x128 image (scale 128), scores in [0, 1] (scale 1)
+    torch.testing.assert_close(ours.proposal_boxes.tensor, theirs[:, :4], atol=network_tolerance(yolo, 128), rtol=0)
+    torch.testing.assert_close(ours.scores, theirs[:, 4], atol=network_tolerance(yolo, 1), rtol=0)
+    assert torch.equal(ours.pred_classes, theirs[:, 5].long())
 
 
+@pytest.mark.numerics
 def test_proposal_generator_features_mode_equals_ultralytics_on_the_same_input(shapes_root, yolo_checkpoint, tmp_path):
     """"features" mode (single pass): Detectron2 resizes (scale 1.25 here) and pads; the YOLO backbone + the detect
-    head on its maps + NMS give exactly what the whole Ultralytics model gives on that same input tensor."""
+    head on its maps + NMS give what the whole Ultralytics model gives on that same input tensor, within float32
+    rounding of the network (tests/numerics.py)."""
     from tests.conftest import small_cfg
     from yolo_mask_plugin.yolo import load_yolo
     from yolo_mask_plugin.apps.train_net import Trainer
@@ -121,6 +129,7 @@ def test_proposal_generator_features_mode_equals_ultralytics_on_the_same_input(s
         "INPUT.MIN_SIZE_TEST", "120", "INPUT.MAX_SIZE_TEST", "160", "MODEL.YOLO.CONF_THRESH_TEST", "0.001",
     )
     model = Trainer.build_model(cfg).eval()
+    yolo = load_yolo(str(yolo_checkpoint))
     image_rgb = np.asarray(cv2.imread(str(shapes_root / "images" / "val" / "000001.png")))[16:112, :, ::-1].copy()
     resized = cv2.resize(image_rgb, (160, 120), interpolation=cv2.INTER_LINEAR)  # what Detectron2 scales to
     with torch.no_grad():
@@ -128,11 +137,12 @@ def test_proposal_generator_features_mode_equals_ultralytics_on_the_same_input(s
         images = model.preprocess_image(inputs)
         assert tuple(images.tensor.shape[-2:]) == (128, 160) and images.image_sizes[0] == (120, 160)  # padded
         ours = model.proposal_generator(images, model.backbone(images.tensor))[0][0]
-        theirs = _nms(load_yolo(str(yolo_checkpoint))(images.tensor / 255), cfg)  # PIXEL_STD 255, mean 0
+        theirs = _nms(yolo(images.tensor / 255), cfg)  # PIXEL_STD 255, mean 0
 
     assert len(theirs) > 0 and len(ours) == len(theirs)
-    torch.testing.assert_close(ours.proposal_boxes.tensor, theirs[:, :4].clamp(min=0).clamp(max=torch.tensor([160, 120, 160, 120])), atol=1e-4, rtol=0)
-    torch.testing.assert_close(ours.scores, theirs[:, 4], atol=1e-6, rtol=0)
+    clipped = theirs[:, :4].clamp(min=0).clamp(max=torch.tensor([160, 120, 160, 120]))
+    torch.testing.assert_close(ours.proposal_boxes.tensor, clipped, atol=network_tolerance(yolo, 160), rtol=0)
+    torch.testing.assert_close(ours.scores, theirs[:, 4], atol=network_tolerance(yolo, 1), rtol=0)
 
 
 def test_yolo_image_size_must_be_a_multiple_of_its_stride(shapes_root, yolo_checkpoint, tmp_path):
