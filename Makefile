@@ -44,11 +44,13 @@ $(OLDEST_ULTRALYTICS_DIR)/.installed:
 # The tests marked ultralytics_shell (pytest.ini), with Ultralytics $(OLDEST_ULTRALYTICS) importing from its folder.
 # Left out: the resized-image comparison of the two frameworks, whose measured bound (70% of detections alike) holds
 # for the pinned release's test run (9 of 12) but not 8.4.175's (8 of 17); the exact comparison (same input) runs.
-OLDEST_ULTRALYTICS_SKIP := tests/test_ultralytics_shell.py::test_a_resized_and_padded_image_gives_nearly_the_same_results_in_both_frameworks
+OLDEST_ULTRALYTICS_SKIP := \
+	tests/test_ultralytics_shell.py::test_a_resized_and_padded_image_gives_nearly_the_same_results_in_both_frameworks
 test-oldest-ultralytics: venv $(OLDEST_ULTRALYTICS_DIR)/.installed
 	YOLO_CONFIG_DIR=$(OLDEST_ULTRALYTICS_DIR)/settings PYTHONPATH=$(OLDEST_ULTRALYTICS_DIR) $(PY) -c \
 		"import ultralytics; assert ultralytics.__version__ == '$(OLDEST_ULTRALYTICS)', ultralytics.__file__"
-	PYTHONPATH=$(OLDEST_ULTRALYTICS_DIR) $(PY) -m pytest -q -m ultralytics_shell --deselect $(OLDEST_ULTRALYTICS_SKIP) tests
+	PYTHONPATH=$(OLDEST_ULTRALYTICS_DIR) $(PY) -m pytest -q -m ultralytics_shell \
+		--deselect $(OLDEST_ULTRALYTICS_SKIP) tests
 
 clean:
 	rm -rf $(VENV) output *.egg-info

@@ -1,2 +1,2 @@
-"""What both shells need of Ultralytics (the bridge); `compat` holds the supported releases and every Ultralytics internal
-the plugin touches."""
+"""What both shells need of Ultralytics (the bridge). `compat`: the supported Ultralytics releases, and every
+Ultralytics internal the plugin touches."""
