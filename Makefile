@@ -39,6 +39,7 @@ test: venv
 
 $(OLDEST_ULTRALYTICS_DIR)/.installed:
 	$(PY) -m pip install -q --no-deps --target $(OLDEST_ULTRALYTICS_DIR) ultralytics==$(OLDEST_ULTRALYTICS)
+	mkdir -p $(OLDEST_ULTRALYTICS_DIR)/settings
 	touch $@
 
 # The tests marked ultralytics_shell (pytest.ini), with Ultralytics $(OLDEST_ULTRALYTICS) importing from its folder.
