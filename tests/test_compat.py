@@ -189,7 +189,8 @@ PLANTED = {
         """),
     "registry_private.py": "def replace(registry, name, obj):\n    registry._obj_map[name] = obj\n",
     "getattr_private.py": "def results(trainer):\n    return getattr(trainer, '_last_eval_results', None)\n",
-    "shadowed_private.py": "def _inference(x):\n    return x\n\n\ndef decode(head, raw):\n    return head._inference(raw)\n",
+    "shadowed_private.py": "def _inference(x):\n    return x\n\n\ndef decode(head, raw):\n"
+                           "    return head._inference(raw)\n",
     "overrides_private.py": textwrap.dedent("""
         from ultralytics.data.augment import Format
 

@@ -26,7 +26,8 @@ def register_once(registry: Registry) -> Callable[[T], T]:
         existing = registry.get(name)
         if (existing.__module__, existing.__qualname__) != (obj.__module__, obj.__qualname__):
             raise KeyError(
-                f"An object named {name!r} from {existing.__module__} is already registered in '{registry_name(registry)}'; "
+                f"An object named {name!r} from {existing.__module__} is already registered in "
+                f"'{registry_name(registry)}'; "
                 f"cannot also register {obj.__module__}.{obj.__qualname__}"
             )
         replace_registered(registry, name, obj)

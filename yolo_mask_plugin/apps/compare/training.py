@@ -118,7 +118,7 @@ def train_detectron2(run_dir: Path, config_file: str, opts: list[str], minutes: 
     try:
         trainer.train()
     except _TimeUp:
-        for hook in trainer.default_hooks:  # what the PreciseBN hook does after the last iteration, if the config has it
+        for hook in trainer.default_hooks:  # what a PreciseBN hook does after the last iteration, if the config has one
             if isinstance(hook, hooks.PreciseBN):
                 hook.update_stats()
         trainer.checkpointer.save("model_final")
