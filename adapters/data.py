@@ -42,6 +42,13 @@ class PolygonMaskFormat(Format):
         return labels
 
     def add_masks(self, labels: dict[str, Any], polygons: np.ndarray, image_hw: tuple[int, int]) -> None:
+        """Write the instances' masks into `labels` (each subclass its own form).
+
+        Args:
+            labels: the sample's labels, changed in place.
+            polygons: the instances' polygons in pixels of the formatted image.
+            image_hw: (height, width) of the formatted image.
+        """
         raise NotImplementedError
 
 
@@ -49,6 +56,7 @@ class InstanceMaskFormat(PolygonMaskFormat):
     """One full mask per instance under "masks", rasterised by `yolo_polygon_to_mask`."""
 
     def add_masks(self, labels: dict[str, Any], polygons: np.ndarray, image_hw: tuple[int, int]) -> None:
+        """Full masks (N, H / mask_ratio, W / mask_ratio) under "masks"; see `PolygonMaskFormat.add_masks`."""
         h, w = image_hw
         masks = [yolo_polygon_to_mask(polygon, image_hw) for polygon in polygons]
         if self.mask_ratio != 1:  # downsampled as Ultralytics' polygon2mask does
@@ -61,6 +69,7 @@ class InstanceMaskCropFormat(PolygonMaskFormat):
     """Each instance's mask as a crop (`yolo_polygon_to_mask_crop`) under `MASK_CROPS`, instead of full masks."""
 
     def add_masks(self, labels: dict[str, Any], polygons: np.ndarray, image_hw: tuple[int, int]) -> None:
+        """Mask crops, their origins and the image size under `MASK_CROPS`; see `PolygonMaskFormat.add_masks`."""
         crops = [yolo_polygon_to_mask_crop(polygon, image_hw) for polygon in polygons]
         origins = torch.tensor([origin for _, origin in crops], dtype=torch.int64).reshape(-1, 2)
         labels[MASK_CROPS] = ([torch.from_numpy(crop) for crop, _ in crops], origins, image_hw)

@@ -20,6 +20,7 @@ PACKAGES = {
     "d2": PACKAGE / "d2",
     "interop": PACKAGE / "interop",
     "adapters": Path(yolo_mask_plugin.adapters.__file__).parent,
+    "apps": PACKAGE / "apps",
 }
 
 
