@@ -27,13 +27,13 @@ from detectron2.evaluation import DatasetEvaluator
 from torch import nn
 from ultralytics.utils.torch_utils import ModelEMA
 
+from .numerics import EPS_FLOAT32
 from yolo_mask_plugin.apps.train_net import Trainer, lazy_train
 from yolo_mask_plugin.d2.config import add_yolo_mask_config, get_config_file
 from yolo_mask_plugin.d2.ema import EMA_WEIGHTS_FILE, ModelEMAHook
 from yolo_mask_plugin.d2.recipe import lazy_clip_gradients, lazy_recipe, yacs_recipe
 from yolo_mask_plugin.d2.solver import build_optimizer
 
-EPS32 = torch.finfo(torch.float32).eps
 
 
 class TinyModel(nn.Module):
@@ -140,7 +140,7 @@ def ema_hook(trainer) -> ModelEMAHook:
 
 def ema_tolerance(n_updates: int, *states: torch.Tensor) -> float:
     """Each update is a lerp (a convex combination) rounding within ~2 eps of the largest weight; n of them add."""
-    return 2 * n_updates * EPS32 * max(float(s.abs().max()) for s in states)
+    return 2 * n_updates * EPS_FLOAT32 * max(float(s.abs().max()) for s in states)
 
 
 @pytest.mark.parametrize("decay, tau", [(0.9999, 2000.0), (0.9, 2.0)])  # Ultralytics' ramp; one visible in 5 steps
@@ -257,7 +257,7 @@ def test_full_model_gradient_clipping_is_clip_grad_norm_over_all_parameters(opti
     clipped.step()
     for p, q in zip(model.parameters(), reference.parameters()):
         # the same float32 clipping arithmetic on the same gradients: the steps agree to a few roundings of p
-        torch.testing.assert_close(p, q, rtol=0, atol=4 * EPS32 * float(q.detach().abs().max()))
+        torch.testing.assert_close(p, q, rtol=0, atol=4 * EPS_FLOAT32 * float(q.detach().abs().max()))
 
 
 def test_lazy_config_spells_the_same_recipe_as_yacs(tmp_path):
